@@ -208,7 +208,7 @@ func suggest(op string) string {
 	}
 	sort.Strings(near)
 	if len(near) == 0 {
-		return " (wdc ir --ops lists the known ops)"
+		return " (wdc ops lists the known ops)"
 	}
 	return " (did you mean " + strings.Join(near, ", ") + "?)"
 }

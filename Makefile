@@ -1,0 +1,43 @@
+# wdc: the Work-Depth Compiler.  `make demo` and `make test` work on a fresh machine.
+GO      ?= go
+BIN     := bin/wdc
+EXAMPLE ?= examples/lenet5.wdc
+
+.PHONY: all setup build demo test vet fmt-check fuzz clean
+
+all: build
+
+setup:
+	@bash .ci/setup.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wdc
+
+# Run the main job on a bundled example: its answer and its W-D report.
+demo: setup build
+	@echo "== wdc run $(EXAMPLE)"
+	@$(BIN) run $(EXAMPLE) --output-dir out/demo
+	@echo
+	@echo "== wdc cost $(EXAMPLE)"
+	@$(BIN) cost $(EXAMPLE)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test: setup fmt-check vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Fuzz the parsers for a while each (not part of `make test`; the kept
+# corpora under testdata/fuzz run as ordinary tests there).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./ir
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./frontend/dsl
+	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./frontend/onnx
+
+clean:
+	rm -rf bin out
