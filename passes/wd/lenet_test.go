@@ -107,3 +107,74 @@ func TestLeNet5(t *testing.T) {
 		t.Errorf("LeNet-5 is a chain, every node is on the critical path; got %v", r.CriticalPath)
 	}
 }
+
+// leadingTerms re-counts a report with the bare Table 4/6 leading terms:
+// dot products and pooling windows only, without the bias adds (work and
+// their one step) and without activations (element-wise ops).
+func leadingTerms(r *Report) (w, d int64) {
+	for _, o := range r.Ops {
+		switch o.Op {
+		case "conv", "dense":
+			w += o.MACs
+		case "max_pool":
+			w += o.Work
+		}
+	}
+	// The graphs here are chains, so the depth is the sum over the nodes.
+	for _, o := range r.Ops {
+		switch o.Op {
+		case "conv", "dense":
+			d += o.Depth - 1 // every conv and dense here has a bias
+		case "max_pool":
+			d += o.Depth
+		}
+	}
+	return w, d
+}
+
+// TestLeNetConventions pins the alternative counts that
+// docs/work-depth.md compares with the paper's W = 665,832, D = 41.
+func TestLeNetConventions(t *testing.T) {
+	r, err := Analyze(lenet5(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Leading terms: 416520 MACs + 4704 + 1600 pooling = 422824;
+	// D = 6 + 2 + 9 + 2 + 9 + 7 + 7 = 42.
+	if w, d := leadingTerms(r); w != 422824 || d != 42 {
+		t.Errorf("LeNet-5 leading terms: W = %d, D = %d; want 422824, 42", w, d)
+	}
+	// Counting multiplies and adds separately doubles the dot products
+	// alone past the paper's total: 2·416520 = 833040 > 665832.
+	if 2*r.MACs != 833040 {
+		t.Errorf("2·MACs = %d", 2*r.MACs)
+	}
+
+	// Caffe's MNIST LeNet: 1x28x28, conv 20@5x5, pool, conv 50@5x5, pool,
+	// dense 800->500, relu, dense 500->10.
+	b := newBuilder(t, "caffe-lenet")
+	pool := ir.Attrs{"kernel_shape": ints(2, 2), "strides": ints(2, 2)}
+	x := b.input("x", 1, 1, 28, 28)
+	c1 := b.node("conv", "conv1", nil, x, b.weight("w1", 20, 1, 5, 5), b.weight("b1", 20))
+	p1 := b.node("max_pool", "pool1", pool, c1)
+	c2 := b.node("conv", "conv2", nil, p1, b.weight("w2", 50, 20, 5, 5), b.weight("b2", 50))
+	p2 := b.node("max_pool", "pool2", pool, c2)
+	f := b.node("flatten", "flat", nil, p2)
+	d1 := b.node("dense", "ip1", nil, f, b.weight("w3", 800, 500), b.weight("b3", 500))
+	r1 := b.node("relu", "relu1", nil, d1)
+	d2 := b.node("dense", "ip2", nil, r1, b.weight("w4", 500, 10), b.weight("b4", 10))
+	rc, err := Analyze(b.output(d2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// wdc: conv1 288000+11520, pool1 2880·4, conv2 1600000+3200, pool2 800·4,
+	// ip1 400000+500, relu 500, ip2 5000+10 = 2323450;
+	// D = 7 + 2 + 12 + 2 + 0 + 11 + 1 + 10 = 45.
+	if rc.Work != 2323450 || rc.Depth != 45 {
+		t.Errorf("Caffe LeNet: W = %d, D = %d; want 2323450, 45", rc.Work, rc.Depth)
+	}
+	// Without the bias steps the depth is 6 + 2 + 11 + 2 + 10 + 1 + 9 = 41.
+	if d := rc.Depth - 4; d != 41 {
+		t.Errorf("Caffe LeNet without bias steps: D = %d", d)
+	}
+}
