@@ -220,3 +220,38 @@ func TestAnalyzeRejectsBadGraphs(t *testing.T) {
 		t.Errorf("stale type: %v", err)
 	}
 }
+
+func TestBrentRows(t *testing.T) {
+	// A single relu: W = 4, D = 1, W/D = 4: rows for p = 1, 2, 4.
+	b := newBuilder(t, "one")
+	r, err := Analyze(b.output(b.node("relu", "y", nil, b.input("x", 4))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BrentRow{{1, 4, 4}, {2, 2, 2.5}, {4, 1, 1.75}}
+	if len(r.Brent) != 3 || r.Brent[0] != want[0] || r.Brent[1] != want[1] || r.Brent[2] != want[2] {
+		t.Errorf("Brent rows %v, want %v", r.Brent, want)
+	}
+	// W/D = 1 (a 1-element relu): the p = 1 row appears once.
+	b = newBuilder(t, "unit")
+	r, err = Analyze(b.output(b.node("relu", "y", nil, b.input("x", 1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Brent) != 2 || r.Brent[0].P != 1 || r.Brent[1].P != 2 {
+		t.Errorf("Brent rows %v, want p = 1 and 2", r.Brent)
+	}
+	// A graph without nodes: zero totals, an empty critical path.
+	b = newBuilder(t, "empty")
+	r, err = Analyze(b.output(b.input("x", 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Work != 0 || r.Depth != 0 || r.CriticalPath == nil || len(r.CriticalPath) != 0 {
+		t.Errorf("empty graph: %+v", r)
+	}
+	var sb strings.Builder
+	if err := r.WriteTable(&sb); err != nil || !strings.Contains(sb.String(), "parallelism  W/D = -") {
+		t.Errorf("empty graph table: %v\n%s", err, sb.String())
+	}
+}

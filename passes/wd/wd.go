@@ -90,23 +90,35 @@ func LowerBound(W, D int64, p float64) float64 {
 // conv_transpose, dense, matmul) and 0 for any other op. The graph must be
 // verified (types consistent with the shape rules).
 func MACs(n *ir.Node) int64 {
+	if n == nil || n.Out == nil || len(n.Inputs) < 2 || n.Inputs[0] == nil || n.Inputs[1] == nil {
+		return 0
+	}
+	a, b := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
 	out := int64(n.Out.Type.Shape.Elements())
 	switch n.Op {
 	case "conv":
-		w := n.Inputs[1].Type.Shape
-		return out * int64(w[1]) * prodInt(w[2:])
+		if len(b) < 2 {
+			return 0
+		}
+		return out * int64(b[1]) * prodInt(b[2:])
 	case "conv_transpose":
-		x, w := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape
-		return int64(x.Elements()) * int64(w[1]) * prodInt(w[2:])
+		if len(b) < 2 {
+			return 0
+		}
+		return int64(a.Elements()) * int64(b[1]) * prodInt(b[2:])
 	case "dense":
-		a := n.Inputs[0].Type.Shape
+		if len(a) != 2 {
+			return 0
+		}
 		k := a[1]
 		if n.Int("trans_a") != 0 {
 			k = a[0]
 		}
 		return out * int64(k)
 	case "matmul":
-		a := n.Inputs[0].Type.Shape
 		return out * int64(a[len(a)-1])
 	}
 	return 0
@@ -129,7 +141,7 @@ func Analyze(g *ir.Graph) (*Report, error) {
 	if err := g.Verify(); err != nil {
 		return nil, err
 	}
-	r := &Report{Graph: g.Name, Ops: make([]OpCost, len(g.Nodes))}
+	r := &Report{Graph: g.Name, Ops: make([]OpCost, len(g.Nodes)), CriticalPath: []string{}}
 	index := make(map[*ir.Node]int, len(g.Nodes))
 	pred := make([]int, len(g.Nodes)) // predecessor on the longest path, -1 for none
 	last := -1
@@ -195,8 +207,8 @@ func Analyze(g *ir.Graph) (*Report, error) {
 	if r.Depth > 0 {
 		r.Parallelism = float64(r.Work) / float64(r.Depth)
 	}
-	for _, p := range []float64{1, 2, r.Parallelism} {
-		if p <= 0 || (p == r.Parallelism && (p == 1 || p == 2)) {
+	for i, p := range []float64{1, 2, r.Parallelism} {
+		if p <= 0 || (i == 2 && (p == 1 || p == 2)) {
 			continue
 		}
 		r.Brent = append(r.Brent, BrentRow{P: p, Lower: LowerBound(r.Work, r.Depth, p), Upper: BrentTime(r.Work, r.Depth, p)})
