@@ -87,7 +87,7 @@ func ConvAlgorithms(n *ir.Node) (algos []AlgoCost, err error) {
 	k := prodInt(w.Shape[2:])
 	outSpatial := prodInt(y.Shape[2:])
 
-	directQ := s * (int64(x.Shape.Elements()) + int64(w.Shape.Elements()) + int64(y.Shape.Elements()))
+	directQ := x.Bytes() + w.Bytes() + y.Bytes() // s·(N·C_in·H·W + C_out·C_in·K + N·C_out·H'·W')
 	directD := ir.Log2Ceil(cin)
 	for _, kk := range w.Shape[2:] {
 		directD += ir.Log2Ceil(int64(kk))
