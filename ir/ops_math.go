@@ -91,7 +91,8 @@ func init() {
 			if a.Rank() != 2 || b.Rank() != 2 {
 				return Type{}, errf("a %v and b %v must be matrices", a, b)
 			}
-			if err := sameElem(in); err != nil {
+			elem, err := resultElem(n, in)
+			if err != nil {
 				return Type{}, err
 			}
 			m, k := a.Shape[0], a.Shape[1]
@@ -112,7 +113,7 @@ func init() {
 					return Type{}, errf("c %v does not broadcast to the result %v", in[2].Shape, out)
 				}
 			}
-			return Type{Elem: a.Elem, Shape: out}, nil
+			return Type{Elem: elem, Shape: out}, nil
 		},
 		Cost: func(n *Node, in []Type, out Type) Cost {
 			// Table 4, fully connected: C_out·C_in·N, depth ⌈log2 C_in⌉.
@@ -133,14 +134,15 @@ func init() {
 		Name: "matmul", Doc: "numpy matmul: batched, broadcasting, 1-d operands promoted",
 		MinInputs: 2, MaxInputs: 2, Inputs: []string{"a", "b"},
 		Infer: func(n *Node, in []Type) (Type, error) {
-			if err := sameElem(in); err != nil {
+			elem, err := resultElem(n, in)
+			if err != nil {
 				return Type{}, err
 			}
 			s, err := MatMulShape(in[0].Shape, in[1].Shape)
 			if err != nil {
 				return Type{}, err
 			}
-			return Type{Elem: in[0].Elem, Shape: s}, nil
+			return Type{Elem: elem, Shape: s}, nil
 		},
 		Cost: func(n *Node, in []Type, out Type) Cost {
 			k := int64(in[0].Shape[len(in[0].Shape)-1])
@@ -157,14 +159,15 @@ func init() {
 		Register(&OpDef{
 			Name: op.name, Doc: op.doc, MinInputs: 2, MaxInputs: 2, Inputs: []string{"a", "b"},
 			Infer: func(n *Node, in []Type) (Type, error) {
-				if err := sameElem(in); err != nil {
+				elem, err := resultElem(n, in)
+				if err != nil {
 					return Type{}, err
 				}
 				s, err := BroadcastShapes(in[0].Shape, in[1].Shape)
 				if err != nil {
 					return Type{}, err
 				}
-				return Type{Elem: in[0].Elem, Shape: s}, nil
+				return Type{Elem: elem, Shape: s}, nil
 			},
 			Cost: elementwise,
 		})

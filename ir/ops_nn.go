@@ -84,8 +84,9 @@ func init() {
 			if x.Rank() < 3 || w.Rank() != x.Rank() {
 				return Type{}, errf("x %v and w %v must both be rank >= 3 and of equal rank", x, w)
 			}
-			if x.Elem != w.Elem {
-				return Type{}, errf("x is %v but w is %v", x.Elem, w.Elem)
+			elem, err := resultElem(n, in)
+			if err != nil {
+				return Type{}, err
 			}
 			spatial := x.Rank() - 2
 			g := n.Int("group")
@@ -110,7 +111,7 @@ func init() {
 				}
 				out = append(out, o)
 			}
-			return Type{Elem: x.Elem, Shape: out}, nil
+			return Type{Elem: elem, Shape: out}, nil
 		},
 		Cost: func(n *Node, in []Type, out Type) Cost {
 			// Table 6, direct: N·C_out·H'·W'·C_in·K_y·K_x, depth ⌈log2 C_in⌉+Σ⌈log2 K⌉.
