@@ -159,6 +159,13 @@ type tapPlan struct {
 	off    int   // partner position of driving position lo
 }
 
+// Tiling of conv's work: output channels per block and float64
+// accumulators per tile.
+const (
+	convMBlock = 8
+	convTile   = 4096
+)
+
 func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 	if err := needFloat("conv", in); err != nil {
 		return nil, err
@@ -219,20 +226,42 @@ func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 	xd := toF64(x.F)
 	wd := toF64(w.F)
 	Mg := M / G
-	accs := make([][]float64, workers(N*M))
-	parallel(N*M, func(worker, item int) {
+	// Work items are tiles: a block of up to convMBlock output channels of
+	// one group times a band of output rows, small enough that the float64
+	// accumulators stay in the first-level cache while each input row is
+	// reused for every channel of the block.
+	MB := min(Mg, convMBlock)
+	mBlocks := (Mg + MB - 1) / MB
+	R := oPlane / Ow // output rows (all spatial dimensions but the last)
+	rowsPer := max(1, min(R, convTile/(MB*Ow)))
+	tiles := (R + rowsPer - 1) / rowsPer
+	items := N * G * mBlocks * tiles
+	accs := make([][]float64, workers(items))
+	parallel(items, func(worker, item int) {
 		if accs[worker] == nil {
-			accs[worker] = make([]float64, oPlane)
+			accs[worker] = make([]float64, MB*rowsPer*Ow)
 		}
-		acc := accs[worker]
-		clear(acc)
-		b, m := item/M, item%M
-		g := m / Mg
+		tile := item % tiles
+		mb := (item / tiles) % mBlocks
+		g := (item / (tiles * mBlocks)) % G
+		b := item / (tiles * mBlocks * G)
+		m0 := g*Mg + mb*MB
+		nm := min(MB, (g+1)*Mg-m0)
+		r0 := tile * rowsPer
+		r1 := min(R, r0+rowsPer)
+		tileLen := (r1 - r0) * Ow
+		acc := make([][]float64, nm)
+		for j := range acc {
+			acc[j] = accs[worker][j*rowsPer*Ow:][:tileLen]
+			clear(acc[j])
+		}
 		for c := 0; c < Cg; c++ {
 			xp := xd[((b*C)+g*Cg+c)*xPlane:][:xPlane]
-			wk := wd[(m*Cg+c)*K:][:K]
 			if pointwise {
-				axpy(acc, wk[0], xp, 1)
+				xs := xp[r0*Ow : r0*Ow+tileLen]
+				for j := range acc {
+					axpy(acc[j], wd[(m0+j)*Cg+c], xs, 1)
+				}
 				continue
 			}
 			for t := range plans {
@@ -240,23 +269,30 @@ func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 				if p.lo >= p.hi {
 					continue
 				}
-				wv := wk[t]
 				cnt := p.hi - p.lo
-				for r, xr := range p.rows {
+				for r := r0; r < r1; r++ {
+					xr := p.rows[r]
 					if xr < 0 {
 						continue
 					}
-					axpy(acc[r*Ow+p.lo:][:cnt], wv, xp[xr*Xw+p.off:], sw)
+					xs := xp[xr*Xw+p.off:]
+					ao := (r-r0)*Ow + p.lo
+					for j := range acc {
+						axpy(acc[j][ao:][:cnt], wd[((m0+j)*Cg+c)*K+t], xs, sw)
+					}
 				}
 			}
 		}
-		dst := out.F[item*oPlane:][:oPlane]
-		bv := 0.0
-		if bias != nil {
-			bv = float64(bias[m])
-		}
-		for i, v := range acc {
-			dst[i] = float32(v + bv)
+		for j := range acc {
+			m := m0 + j
+			bv := 0.0
+			if bias != nil {
+				bv = float64(bias[m])
+			}
+			dst := out.F[(b*M+m)*oPlane+r0*Ow:][:tileLen]
+			for i, v := range acc[j] {
+				dst[i] = float32(v + bv)
+			}
 		}
 	})
 	return out, nil

@@ -196,8 +196,7 @@ func matmulKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 // binaryKernel implements add, sub, mul and div with numpy broadcasting.
 // Floats compute in float32 (correctly rounded); integers wrap to their
 // width, and integer division truncates toward zero and reports division
-// by zero. Fixed-point operands support add and sub (same format, so the
-// raw words add; the overflow mode applies).
+// by zero. Fixed-point operands need a RegisterFixedKernel variant.
 func binaryKernel(op string) Kernel {
 	return func(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 		a, b := in[0], in[1]
@@ -205,8 +204,8 @@ func binaryKernel(op string) Kernel {
 			return nil, fmt.Errorf("operands have different element types: %v and %v", a.Type, b.Type)
 		}
 		e := a.Elem
-		if e.Kind == ir.Fixed && (op == "mul" || op == "div") {
-			return nil, fmt.Errorf("%s of fixed-point tensors (%v) is not supported by the interpreter", op, e)
+		if e.Kind == ir.Fixed {
+			return nil, fmt.Errorf("%s of fixed-point tensors (%v) has no interpreter kernel", op, e)
 		}
 		shape, err := ir.BroadcastShapes(a.Shape, b.Shape)
 		if err != nil {

@@ -168,12 +168,28 @@ func TestBinaryInt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "division by zero") {
 		t.Fatalf("want a division by zero error, got %v", err)
 	}
-	// Fixed point: add with wrap and with saturation.
+	// Fixed point without a fixed-point variant is a clear error.
 	fx := ir.FixedType(8, 4)
-	wantI(t, mustRun(t, "add", nil, i64s(fx, ir.Shape{2}, 100, -100), i64s(fx, ir.Shape{2}, 100, -100)), -56, 56)
-	fs := fx
-	fs.Ovf = ir.Saturate
-	wantI(t, mustRun(t, "add", nil, i64s(fs, ir.Shape{2}, 100, -100), i64s(fs, ir.Shape{2}, 100, -100)), 127, -128)
+	fixed := i64s(fx, ir.Shape{2}, 100, -100)
+	saved, had := fixedKernels["add"]
+	delete(fixedKernels, "add")
+	_, err = kernels["add"](&ir.Node{Op: "add", Out: &ir.Value{Name: "y"}}, []*ir.Tensor{fixed, fixed})
+	if err == nil || !strings.Contains(err.Error(), "fixed") {
+		t.Errorf("want a fixed-point error, got %v", err)
+	}
+	// A registered variant takes over for fixed-point operands only.
+	fixedKernels["add"] = func(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
+		return i64s(fx, ir.Shape{1}, 42), nil
+	}
+	y, err := kernels["add"](&ir.Node{Op: "add", Out: &ir.Value{Name: "y"}}, []*ir.Tensor{fixed, fixed})
+	if err != nil || y.I[0] != 42 {
+		t.Errorf("fixed-point variant not used: %v %v", y, err)
+	}
+	wantF(t, mustRun(t, "add", nil, f32(ir.Shape{1}, 1), f32(ir.Shape{1}, 2)), 0, 3)
+	delete(fixedKernels, "add")
+	if had {
+		fixedKernels["add"] = saved
+	}
 }
 
 func TestUnary(t *testing.T) {

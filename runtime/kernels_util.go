@@ -13,9 +13,38 @@ import (
 	"wdc/ir"
 )
 
+// fixedKernels holds fixed-point variants of kernels registered here.
+var fixedKernels = map[string]Kernel{}
+
+// RegisterFixedKernel installs the fixed-point variant of op's kernel: it
+// runs instead of the general kernel whenever an operand or the node's
+// result is fixed point. The general kernels handle fixed point only where
+// the raw words pass through unchanged (data movement, relu, max_pool,
+// clip) and in cast; arithmetic on fixed point needs such a variant.
+func RegisterFixedKernel(op string, k Kernel) {
+	if _, dup := fixedKernels[op]; dup {
+		panic("runtime: fixed-point kernel " + op + " registered twice")
+	}
+	fixedKernels[op] = k
+}
+
+// involvesFixed reports whether a node reads or produces fixed point.
+func involvesFixed(n *ir.Node, in []*ir.Tensor) bool {
+	if n != nil && n.Out != nil && n.Out.Type.Elem.Kind == ir.Fixed {
+		return true
+	}
+	for _, t := range in {
+		if t.Elem.Kind == ir.Fixed {
+			return true
+		}
+	}
+	return false
+}
+
 // register installs k for op, wrapped so that malformed operands give an
 // error instead of an index panic, a panic inside the kernel (a bug) comes
-// back as an error naming the op, and f16 results are rounded to f16.
+// back as an error naming the op, fixed-point nodes go to a registered
+// fixed-point variant, and f16 results are rounded to f16.
 func register(op string, k Kernel) {
 	RegisterKernel(op, func(n *ir.Node, in []*ir.Tensor) (out *ir.Tensor, err error) {
 		defer func() {
@@ -27,6 +56,9 @@ func register(op string, k Kernel) {
 			if err := checkTensor(t); err != nil {
 				return nil, fmt.Errorf("operand %d: %v", i, err)
 			}
+		}
+		if fk := fixedKernels[op]; fk != nil && involvesFixed(n, in) {
+			return fk(n, in)
 		}
 		out, err = k(n, in)
 		if err != nil {
