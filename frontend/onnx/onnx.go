@@ -22,8 +22,24 @@ import (
 // Supported opset range of the default (ai.onnx) domain.
 const (
 	MinOpset = 7
-	MaxOpset = 22
+	MaxOpset = 25
 )
+
+// NotConstError says a node needs a value known at import time (a shape,
+// a pad amount, a clip bound) that is computed at run time instead. When
+// Input is true the value is a graph input, which Options.Bind can fix.
+type NotConstError struct {
+	Value string
+	Input bool
+	msg   string
+}
+
+func (e *NotConstError) Error() string {
+	if e.Input {
+		return e.msg + "; it is a graph input: bind it to a value (Options.Bind) to import"
+	}
+	return e.msg
+}
 
 // Options controls an import.
 type Options struct {
@@ -39,6 +55,9 @@ type Options struct {
 	// InputShapeList gives shapes by position among the graph's real
 	// (non-initializer) inputs; InputShapes wins where both name one.
 	InputShapeList []ir.Shape
+	// Bind turns graph inputs into constants with the given values, for
+	// inputs that must be known at import time (e.g. Clip's bounds).
+	Bind map[string]*ir.Tensor
 }
 
 func (o Options) maxTensor() int64 {
@@ -95,6 +114,24 @@ const MaxFileBytes = 2 << 30
 
 // Load reads an ONNX model file and imports it.
 func Load(path string, opts Options) (*ir.Graph, error) {
+	m, err := ReadModel(path)
+	if err != nil {
+		return nil, err
+	}
+	return Import(m, path, opts)
+}
+
+// LoadBytes imports a serialized ModelProto; name is used in messages.
+func LoadBytes(data []byte, name string, opts Options) (*ir.Graph, error) {
+	m, err := Decode(data, name)
+	if err != nil {
+		return nil, err
+	}
+	return Import(m, name, opts)
+}
+
+// ReadModel reads and decodes a model file without importing it.
+func ReadModel(path string) (*onnxpb.ModelProto, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -109,11 +146,11 @@ func Load(path string, opts Options) (*ir.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return LoadBytes(data, path, opts)
+	return Decode(data, path)
 }
 
-// LoadBytes imports a serialized ModelProto; name is used in messages.
-func LoadBytes(data []byte, name string, opts Options) (*ir.Graph, error) {
+// Decode parses a serialized ModelProto.
+func Decode(data []byte, name string) (*onnxpb.ModelProto, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%s: the file is empty, not an ONNX model", name)
 	}
@@ -121,7 +158,23 @@ func LoadBytes(data []byte, name string, opts Options) (*ir.Graph, error) {
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: not an ONNX model (protobuf decoding failed: %v)", name, err)
 	}
-	return Import(&m, name, opts)
+	return &m, nil
+}
+
+// RealInputs lists the names of a model's graph inputs that are not
+// initializers, in order: the inputs a caller feeds.
+func RealInputs(m *onnxpb.ModelProto) []string {
+	inits := map[string]bool{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var out []string
+	for _, in := range m.GetGraph().GetInput() {
+		if !inits[in.GetName()] {
+			out = append(out, in.GetName())
+		}
+	}
+	return out
 }
 
 // Import translates a decoded ModelProto into an IR graph.
@@ -283,6 +336,12 @@ func (im *importer) run() error {
 		if _, ok := inits[in.GetName()]; ok {
 			continue // an input with a default value: a constant
 		}
+		if _, ok := im.opts.Bind[in.GetName()]; ok {
+			if err := define(in.GetName(), "a bound graph input"); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := define(in.GetName(), "a graph input"); err != nil {
 			return err
 		}
@@ -332,6 +391,14 @@ func (im *importer) run() error {
 		if _, ok := inits[in.GetName()]; ok {
 			continue
 		}
+		if t, ok := im.opts.Bind[in.GetName()]; ok {
+			k++
+			if err := im.account(t); err != nil {
+				return err
+			}
+			im.vals[in.GetName()] = &val{name: in.GetName(), c: t}
+			continue
+		}
 		t, err := im.inputType(in, k)
 		k++
 		if err != nil {
@@ -347,7 +414,7 @@ func (im *importer) run() error {
 	for _, i := range order {
 		n := gp.Node[i]
 		if err := im.convert(n, i); err != nil {
-			return fmt.Errorf("%s: node %s (%s, opset %d): %v", im.name, nodeLabel(n, i), n.GetOpType(), im.opset, err)
+			return fmt.Errorf("%s: node %s (%s, opset %d): %w", im.name, nodeLabel(n, i), n.GetOpType(), im.opset, err)
 		}
 	}
 

@@ -130,7 +130,8 @@ func (nd *node) constIn(i int, what string) (*ir.Tensor, error) {
 		return nil, err
 	}
 	if c == nil {
-		return nil, fmt.Errorf("%s (input %d, %q) must be a constant known at import time (computed from initializers and static shapes only)", what, i, x.name)
+		return nil, &NotConstError{Value: x.name, Input: x.v != nil && x.v.Producer == nil && x.v.Const == nil,
+			msg: fmt.Sprintf("%s (input %d, %q) must be a constant known at import time (computed from initializers and static shapes only)", what, i, x.name)}
 	}
 	return c, nil
 }
@@ -686,6 +687,16 @@ func (nd *node) squeeze(unsq bool) error {
 
 // reshapeTo reshapes input 0 to a resolved shape: folded for constants.
 func (nd *node) reshapeTo(shape ir.Shape) error {
+	if shape.Elements() == 0 { // an empty result is known: no data at all
+		t, err := nd.typeOf(0)
+		if err != nil {
+			return err
+		}
+		if t.Shape.Elements() != 0 {
+			return fmt.Errorf("cannot reshape %v to %v", t.Shape, shape)
+		}
+		return nd.setConst(ir.NewTensor(t.Elem, shape))
+	}
 	if nd.in[0].v == nil {
 		c, err := nd.constIn(0, "data")
 		if err != nil {
@@ -1314,7 +1325,12 @@ func (nd *node) pad() error {
 			return fmt.Errorf("pads %v are out of range", pads)
 		}
 	}
-	return nd.unary("pad", ir.Attrs{"pads": ir.IntsAttr(pads...), "mode": ir.StringAttr(mode), "value": ir.FloatAttr(value)})
+	x, err := nd.irIn(0)
+	if err != nil {
+		return err
+	}
+	_, err = nd.emit("pad", []*ir.Value{x}, ir.Attrs{"pads": ir.IntsAttr(pads...), "mode": ir.StringAttr(mode), "value": ir.FloatAttr(value)})
+	return err
 }
 
 func (nd *node) quantize() error {
