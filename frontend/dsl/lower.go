@@ -103,8 +103,15 @@ func syntaxError(filename string, err error) error {
 	if errors.As(err, &pe) {
 		p := pe.Position()
 		msg := grammarNames.Replace(pe.Message())
-		if strings.HasPrefix(msg, "lexer: ") {
-			msg = strings.TrimPrefix(msg, "lexer: ")
+		msg = strings.TrimPrefix(msg, "lexer: ")
+		if rest, ok := strings.CutPrefix(msg, "invalid input text "); ok {
+			if text, err := strconv.Unquote(rest); err == nil && text != "" {
+				if text[0] == '"' {
+					msg = "unterminated string (a string ends with \" on the same line)"
+				} else {
+					msg = fmt.Sprintf("unexpected character %q", []rune(text)[0])
+				}
+			}
 		}
 		return fmt.Errorf("%s:%d:%d: syntax error: %s", filename, p.Line, p.Column, msg)
 	}
@@ -172,7 +179,7 @@ func (v val) String() string {
 func (v val) what() string {
 	switch v.kind {
 	case vTensor:
-		return "a tensor (" + v.t.Type.String() + ")"
+		return "the tensor " + v.t.Name + " (" + v.t.Type.String() + ")"
 	case vInt:
 		return "the integer " + v.String()
 	case vFloat:
@@ -286,6 +293,9 @@ func (e *elab) run(f *astFile) (*ir.Graph, error) {
 				}
 				seen[prm.Name] = true
 			}
+			if err := e.checkBody(b.Body, b); err != nil {
+				return nil, err
+			}
 			e.blocks[b.Name] = b
 		}
 	}
@@ -301,6 +311,41 @@ func (e *elab) run(f *astFile) (*ir.Graph, error) {
 		return nil, fmt.Errorf("%s: %v", e.file, err)
 	}
 	return e.g, nil
+}
+
+// checkBody rejects statements that only make sense at the top level,
+// whether or not the block is ever used.
+func (e *elab) checkBody(stmts []*astStmt, b *astBlock) error {
+	for _, st := range stmts {
+		what := ""
+		switch {
+		case st.Network != nil:
+			what = "network"
+		case st.Seed != nil:
+			what = "seed"
+		case st.Weights != nil:
+			what = "weights"
+		case st.Block != nil:
+			what = "block"
+		case st.Input != nil:
+			return errAt(e.pos(st.Pos), "input is only allowed at the top level; a block gets its tensors as parameters")
+		case st.Output != nil:
+			return errAt(e.pos(st.Pos), "output is only allowed at the top level; a block gives its result with return")
+		case st.If != nil:
+			for n := st.If; n != nil; n = n.ElseIf {
+				if err := e.checkBody(n.Then, b); err != nil {
+					return err
+				}
+				if err := e.checkBody(n.Else, b); err != nil {
+					return err
+				}
+			}
+		}
+		if what != "" {
+			return errAt(e.pos(st.Pos), "%s is only allowed at the top level of the file, not inside block %s", what, b.Name)
+		}
+	}
+	return nil
 }
 
 // exec runs statements in a scope; it reports whether a return ran.
@@ -808,9 +853,13 @@ func (e *elab) apply(name string, p ir.Pos, node string, pos []val, kw map[strin
 		known = append(known, n)
 	}
 	if b, ok := s.lookup(name); ok {
-		return val{}, errAt(p, "%s is a value (%s), not a layer or block%s", name, b.v.what(), suggestion(name, known))
+		return val{}, errAt(p, "%s is %s, not a layer or block%s", name, b.v.what(), suggestion(name, known))
 	}
-	return val{}, errAt(p, "unknown layer %s%s", name, suggestion(name, known))
+	hint := suggestion(name, known)
+	if hint == "" {
+		hint = " (docs/dsl.md lists the layers)"
+	}
+	return val{}, errAt(p, "unknown layer %s%s", name, hint)
 }
 
 // nodeName returns want, or a fresh automatic name such as relu_3 (within
