@@ -167,9 +167,6 @@ const (
 )
 
 func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
-	if anyFixed(in) { // fixed point: exact integer kernel (kernels_fixed.go)
-		return fixedConv(n, in)
-	}
 	if err := needFloat("conv", in); err != nil {
 		return nil, err
 	}

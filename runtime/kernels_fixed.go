@@ -16,17 +16,12 @@ func init() {
 	register("lut", lutKernel)
 	register("reduce_sum", func(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) { return reduceKernel(n, in, false) })
 	register("reduce_max", func(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) { return reduceKernel(n, in, true) })
-}
-
-// anyFixed reports whether an operand is fixed point; the float kernels
-// hand such nodes to the fixed-point kernels here.
-func anyFixed(in []*ir.Tensor) bool {
-	for _, t := range in {
-		if t != nil && t.Elem.Kind == ir.Fixed {
-			return true
-		}
+	RegisterFixedKernel("dense", fixedDense)
+	RegisterFixedKernel("matmul", fixedMatMul)
+	RegisterFixedKernel("conv", fixedConv)
+	for _, op := range []string{"add", "sub", "mul", "div"} {
+		RegisterFixedKernel(op, fixedBinary)
 	}
-	return false
 }
 
 // fixedResult recomputes the node's exact result element type and checks

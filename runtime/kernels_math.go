@@ -95,9 +95,6 @@ func transpose2(a []float32, rows, cols int) []float32 {
 
 // denseKernel is ONNX Gemm: y = alpha·A'·B' + beta·C.
 func denseKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
-	if anyFixed(in) { // fixed point: exact integer kernel (kernels_fixed.go)
-		return fixedDense(n, in)
-	}
 	if err := needFloat("dense", in); err != nil {
 		return nil, err
 	}
@@ -147,9 +144,6 @@ func denseKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 // matmulKernel is numpy matmul: batched with broadcasting, 1-d operands
 // promoted to matrices and the promoted dimension dropped again.
 func matmulKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
-	if anyFixed(in) { // fixed point: exact integer kernel (kernels_fixed.go)
-		return fixedMatMul(n, in)
-	}
 	if err := needFloat("matmul", in); err != nil {
 		return nil, err
 	}
@@ -205,9 +199,6 @@ func matmulKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 // by zero. Fixed-point operands need a RegisterFixedKernel variant.
 func binaryKernel(op string) Kernel {
 	return func(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
-		if anyFixed(in) { // fixed point: exact result types (kernels_fixed.go)
-			return fixedBinary(n, in)
-		}
 		a, b := in[0], in[1]
 		if a.Elem != b.Elem {
 			return nil, fmt.Errorf("operands have different element types: %v and %v", a.Type, b.Type)
