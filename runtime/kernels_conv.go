@@ -162,8 +162,11 @@ type tapPlan struct {
 // Tiling of conv's work: output channels per block and float64
 // accumulators per tile.
 const (
-	convMBlock = 8
-	convTile   = 4096
+	convMBlock    = 8
+	convMatMBlock = 32
+	convTile      = 2048
+	convColsWidth = 32      // im2col only for output rows narrower than this
+	convColsMax   = 1 << 22 // float64s of an im2col matrix (32 MiB)
 )
 
 func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
@@ -226,75 +229,124 @@ func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 	xd := toF64(x.F)
 	wd := toF64(w.F)
 	Mg := M / G
+	CK := Cg * K // weights per output channel
+	// Small problems unfold the input once per batch item (im2col) into a
+	// [C·K, output plane] matrix, so that every update runs over whole
+	// contiguous output planes; a pointwise conv is already in that form.
+	// Large planes run directly on the input rows.
+	var cols []float64
+	if !pointwise && Ow < convColsWidth && C*K*oPlane <= convColsMax {
+		cols = make([]float64, C*K*oPlane)
+	}
 	// Work items are tiles: a block of up to convMBlock output channels of
-	// one group times a band of output rows, small enough that the float64
-	// accumulators stay in the first-level cache while each input row is
-	// reused for every channel of the block.
+	// one group times a band of the output plane, small enough that the
+	// float64 accumulators stay in the first-level cache while each input
+	// row is reused for every channel of the block.
 	MB := min(Mg, convMBlock)
+	if cols != nil || pointwise {
+		MB = min(Mg, convMatMBlock) // rows are loaded from further away
+	}
 	mBlocks := (Mg + MB - 1) / MB
-	R := oPlane / Ow // output rows (all spatial dimensions but the last)
-	rowsPer := max(1, min(R, convTile/(MB*Ow)))
-	tiles := (R + rowsPer - 1) / rowsPer
-	items := N * G * mBlocks * tiles
+
+	band := Ow // output elements per band step: whole rows when direct
+	if cols != nil || pointwise {
+		band = 1
+	}
+	steps := oPlane / band
+	perTile := max(1, min(steps, convTile/(MB*band)))
+	tiles := (steps + perTile - 1) / perTile
+	items := G * mBlocks * tiles
 	accs := make([][]float64, workers(items))
-	parallel(items, func(worker, item int) {
-		if accs[worker] == nil {
-			accs[worker] = make([]float64, MB*rowsPer*Ow)
-		}
-		tile := item % tiles
-		mb := (item / tiles) % mBlocks
-		g := (item / (tiles * mBlocks)) % G
-		b := item / (tiles * mBlocks * G)
-		m0 := g*Mg + mb*MB
-		nm := min(MB, (g+1)*Mg-m0)
-		r0 := tile * rowsPer
-		r1 := min(R, r0+rowsPer)
-		tileLen := (r1 - r0) * Ow
-		acc := make([][]float64, nm)
-		for j := range acc {
-			acc[j] = accs[worker][j*rowsPer*Ow:][:tileLen]
-			clear(acc[j])
-		}
-		for c := 0; c < Cg; c++ {
-			xp := xd[((b*C)+g*Cg+c)*xPlane:][:xPlane]
-			if pointwise {
-				xs := xp[r0*Ow : r0*Ow+tileLen]
-				for j := range acc {
-					axpy(acc[j], wd[(m0+j)*Cg+c], xs, 1)
-				}
-				continue
-			}
-			for t := range plans {
-				p := &plans[t]
-				if p.lo >= p.hi {
-					continue
-				}
-				cnt := p.hi - p.lo
-				for r := r0; r < r1; r++ {
-					xr := p.rows[r]
-					if xr < 0 {
+	for b := 0; b < N; b++ {
+		xb := xd[b*C*xPlane:][:C*xPlane]
+		mat := cols // rows c·K+t, each an output plane
+		switch {
+		case pointwise:
+			mat = xb
+		case cols != nil:
+			parallel(C, func(_, c int) {
+				xp := xb[c*xPlane:][:xPlane]
+				for t := range plans {
+					p := &plans[t]
+					row := cols[(c*K+t)*oPlane:][:oPlane]
+					clear(row)
+					if p.lo >= p.hi {
 						continue
 					}
-					xs := xp[xr*Xw+p.off:]
-					ao := (r-r0)*Ow + p.lo
+					for r, xr := range p.rows {
+						if xr < 0 {
+							continue
+						}
+						dst := row[r*Ow+p.lo : r*Ow+p.hi]
+						src := xp[xr*Xw+p.off:]
+						for i := range dst {
+							dst[i] = src[i*sw]
+						}
+					}
+				}
+			})
+		}
+		parallel(items, func(worker, item int) {
+			if accs[worker] == nil {
+				accs[worker] = make([]float64, MB*perTile*band)
+			}
+			tile := item % tiles
+			mb := (item / tiles) % mBlocks
+			g := item / (tiles * mBlocks)
+			m0 := g*Mg + mb*MB
+			nm := min(MB, (g+1)*Mg-m0)
+			s0 := tile * perTile
+			s1 := min(steps, s0+perTile)
+			p0, tileLen := s0*band, (s1-s0)*band
+			acc := make([][]float64, nm)
+			for j := range acc {
+				acc[j] = accs[worker][j*perTile*band:][:tileLen]
+				clear(acc[j])
+			}
+			if mat != nil {
+				for rr := 0; rr < CK; rr++ {
+					src := mat[(g*CK+rr)*oPlane+p0:][:tileLen]
 					for j := range acc {
-						axpy(acc[j][ao:][:cnt], wd[((m0+j)*Cg+c)*K+t], xs, sw)
+						axpy(acc[j], wd[(m0+j)*CK+rr], src, 1)
+					}
+				}
+			} else {
+				for c := 0; c < Cg; c++ {
+					xp := xb[(g*Cg+c)*xPlane:][:xPlane]
+					for t := range plans {
+						p := &plans[t]
+						if p.lo >= p.hi {
+							continue
+						}
+						cnt := p.hi - p.lo
+						for r := s0; r < s1; r++ {
+							xr := p.rows[r]
+							if xr < 0 {
+								continue
+							}
+							xs := xp[xr*Xw+p.off:]
+							ao := (r-s0)*Ow + p.lo
+							for j := range acc {
+								axpy(acc[j][ao:][:cnt], wd[(m0+j)*CK+c*K+t], xs, sw)
+							}
+						}
 					}
 				}
 			}
-		}
-		for j := range acc {
-			m := m0 + j
-			bv := 0.0
-			if bias != nil {
-				bv = float64(bias[m])
+			for j := range acc {
+				m := m0 + j
+				bv := 0.0
+				if bias != nil {
+					bv = float64(bias[m])
+				}
+				dst := out.F[(b*M+m)*oPlane+p0:][:tileLen]
+				for i, v := range acc[j] {
+					dst[i] = float32(v + bv)
+				}
 			}
-			dst := out.F[(b*M+m)*oPlane+r0*Ow:][:tileLen]
-			for i, v := range acc[j] {
-				dst[i] = float32(v + bv)
-			}
-		}
-	})
+		})
+	}
+
 	return out, nil
 }
 
