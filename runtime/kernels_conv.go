@@ -165,9 +165,12 @@ const (
 	convMBlock    = 8
 	convMatMBlock = 32
 	convTile      = 2048
-	convColsWidth = 32      // im2col only for output rows narrower than this
 	convColsMax   = 1 << 22 // float64s of an im2col matrix (32 MiB)
 )
+
+// convColsWidth: im2col only for output rows narrower than this (a
+// variable so that tests can force either path).
+var convColsWidth = 32
 
 func convKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 	if err := needFloat("conv", in); err != nil {

@@ -72,7 +72,27 @@ func im2colConv(x, w *ir.Tensor, b []float32, stride, dil, pads [2]int, padEnd [
 	return out, ir.Shape{N, M, OH, OW}
 }
 
-func TestConvVsIm2col(t *testing.T) {
+// bothConvPaths runs f with conv's direct path and with its im2col path.
+func bothConvPaths(t *testing.T, f func(t *testing.T)) {
+	saved := convColsWidth
+	defer func() { convColsWidth = saved }()
+	for _, w := range []int{0, 1 << 30} {
+		convColsWidth = w
+		name := "direct"
+		if w > 0 {
+			name = "im2col"
+		}
+		t.Run(name, f)
+	}
+}
+
+func TestConvVsIm2col(t *testing.T) { bothConvPaths(t, testConvVsIm2col) }
+func TestConvNd(t *testing.T)       { bothConvPaths(t, testConvNd) }
+func TestConvGroupsVsSplit(t *testing.T) {
+	bothConvPaths(t, testConvGroupsVsSplit)
+}
+
+func testConvVsIm2col(t *testing.T) {
 	cases := []struct {
 		name                string
 		x, w                ir.Shape
@@ -180,7 +200,7 @@ func i64list(v []int) []int64 {
 	return out
 }
 
-func TestConvNd(t *testing.T) {
+func testConvNd(t *testing.T) {
 	cases := []struct {
 		name                 string
 		x, w                 ir.Shape
@@ -227,7 +247,7 @@ func sliceChannels(x *ir.Tensor, c0, c1 int) *ir.Tensor {
 // TestConvGroupsVsSplit checks grouped and depthwise conv against running
 // each group as its own ungrouped conv and concatenating the results; the
 // summation order is the same, so the results must agree bit for bit.
-func TestConvGroupsVsSplit(t *testing.T) {
+func testConvGroupsVsSplit(t *testing.T) {
 	cases := []struct {
 		name  string
 		x, w  ir.Shape
@@ -326,6 +346,26 @@ func TestConvTransposeAdjoint(t *testing.T) {
 				t.Fatalf("<conv(x), y> = %v but <x, conv_transpose(y)> = %v", lhs, rhs)
 			}
 		})
+	}
+}
+
+// TestConvPathsAgree checks that the direct and im2col paths give the same
+// numbers (same summation order) on a padded, strided, grouped conv.
+func TestConvPathsAgree(t *testing.T) {
+	saved := convColsWidth
+	defer func() { convColsWidth = saved }()
+	x := randT(3, ir.Shape{2, 6, 15, 14})
+	w := randT(4, ir.Shape{12, 3, 3, 3})
+	b := randT(5, ir.Shape{12})
+	a := ir.Attrs{"group": ir.IntAttr(2), "pads": ints(1, 2, 0, 1), "strides": ints(1, 2)}
+	convColsWidth = 0
+	direct := mustRun(t, "conv", a, x, w, b)
+	convColsWidth = 1 << 30
+	unfolded := mustRun(t, "conv", a, x, w, b)
+	for i := range direct.F {
+		if direct.F[i] != unfolded.F[i] {
+			t.Fatalf("element %d: direct %v, im2col %v", i, direct.F[i], unfolded.F[i])
+		}
 	}
 }
 
