@@ -1,0 +1,479 @@
+package verilog
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+
+	"wdc/ir"
+)
+
+// denseDims returns the inner dimension K and the output count N of a
+// dense node with one row of input (batch 1).
+func denseDims(n *ir.Node) (k, nn int, err error) {
+	a, w := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape
+	m := a[0]
+	k = a[1]
+	if n.Int("trans_a") != 0 {
+		m, k = k, m
+	}
+	nn = w[1]
+	if n.Int("trans_b") != 0 {
+		nn = w[0]
+	}
+	if m != 1 {
+		return 0, 0, fmt.Errorf("verilog: %s: batch %d; the design processes one vector at a time (batch 1)", n.Where(), m)
+	}
+	return k, nn, nil
+}
+
+// denseParts reads a dense node's constant weights w[n][k] and bias b[n].
+func denseParts(n *ir.Node, ops []operand) (k, nn int, w [][]int64, bias []int64, err error) {
+	k, nn, err = denseDims(n)
+	if err != nil {
+		return
+	}
+	if ops[0].c != nil || ops[1].c == nil || (len(ops) == 3 && ops[2].c == nil) {
+		err = fmt.Errorf("verilog: %s: the Verilog target needs dynamic inputs and constant weights and bias", n.Where())
+		return
+	}
+	if n.Float("alpha") != 1 || (len(ops) == 3 && n.Float("beta") != 1) {
+		err = fmt.Errorf("verilog: %s: alpha and beta must be 1 (fold them into the weights)", n.Where())
+		return
+	}
+	wt := ops[1].c
+	tb := n.Int("trans_b") != 0
+	w = make([][]int64, nn)
+	for j := 0; j < nn; j++ {
+		w[j] = make([]int64, k)
+		for i := 0; i < k; i++ {
+			if tb {
+				w[j][i] = wt.I[j*k+i]
+			} else {
+				w[j][i] = wt.I[i*nn+j]
+			}
+		}
+	}
+	if len(ops) == 3 {
+		c := ops[2]
+		bias = make([]int64, nn)
+		for j := 0; j < nn; j++ {
+			bias[j] = c.c.I[bcastIndex(ir.Shape{1, nn}, c.shape, j)]
+		}
+	}
+	return
+}
+
+// treeResult is an adder tree written by addTree.
+type treeResult struct {
+	root   string
+	stages int // intermediate register stages
+	regs   int // flip-flop bits
+	adds   int
+	bits   int // adder bits (LUTs)
+}
+
+// addTree writes a balanced adder tree over terms (expressions of width
+// aw, empty for none) plus the constant c, with a register after every g
+// levels (g = 0: none) over levels levels in all, so that trees of
+// different sizes have the same latency. It returns the root net.
+func addTree(o *vw, p string, terms []string, c *big.Int, aw, levels, g int) treeResult {
+	var r treeResult
+	cur := append([]string(nil), terms...)
+	if c.Sign() != 0 || len(cur) == 0 {
+		cur = append(cur, litBig(c, aw))
+	}
+	// name level-0 terms so that they can be registered and bit-selected
+	for j, t := range cur {
+		name := fmt.Sprintf("%s_0_%d", p, j)
+		o.f("  wire [%d:0] %s = %s;\n", aw-1, name, t)
+		cur[j] = name
+	}
+	for l := 1; l <= levels; l++ {
+		reg := g > 0 && l%g == 0 && l < levels
+		var next []string
+		for j := 0; j < len(cur); j += 2 {
+			name := fmt.Sprintf("%s_%d_%d", p, l, j/2)
+			expr := cur[j]
+			if j+1 < len(cur) {
+				expr = cur[j] + " + " + cur[j+1]
+				r.adds++
+				r.bits += aw
+			}
+			if reg {
+				o.f("  reg  [%d:0] %s;\n  always @(posedge clk) if (en) %s <= %s;\n", aw-1, name, name, expr)
+				r.regs += aw
+			} else if j+1 < len(cur) {
+				o.f("  wire [%d:0] %s = %s;\n", aw-1, name, expr)
+			} else {
+				name = expr // pass through
+			}
+			next = append(next, name)
+		}
+		if reg {
+			r.stages++
+		}
+		cur = next
+	}
+	r.root = cur[0]
+	return r
+}
+
+// treeLevels is the number of adder levels for k terms.
+func treeLevels(k int) int { return int(ir.Log2Ceil(int64(k))) }
+
+// dense generates a dense layer: fully parallel for R = 1 (constant
+// multipliers, a register after them, then an adder tree), or
+// time-multiplexed over R cycles with weights in a ROM.
+func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
+	r, err := reuseOf(n, b.opts)
+	if err != nil {
+		return gen{}, err
+	}
+	k, nn, w, bias, err := denseParts(n, ops)
+	if err != nil {
+		return gen{}, err
+	}
+	xe, we := ops[0].e, ops[1].e
+	var be ir.Elem
+	if len(ops) == 3 {
+		be = ops[2].e
+	}
+	dst := n.Out.Type.Elem
+	pw := xe.W + we.W
+	pf := xe.Frac() + we.Frac()
+	af := pf // accumulator fraction bits: the bias may have more
+	if bias != nil {
+		af = max(af, be.Frac())
+	}
+	ps := af - pf // product shift
+	bs := af - be.Frac()
+	// accumulator width per output from the weights: |sum| <= Σ|w|·2^(Wx-1)·2^ps + |b|·2^bs
+	xmax := new(big.Int).Lsh(big.NewInt(1), uint(xe.W-1))
+	aw := make([]int, nn)
+	awMax := 0
+	for j := 0; j < nn; j++ {
+		s := new(big.Int)
+		for i := 0; i < k; i++ {
+			s.Add(s, new(big.Int).Abs(big.NewInt(w[j][i])))
+		}
+		s.Mul(s, xmax)
+		s.Lsh(s, uint(ps))
+		if bias != nil {
+			s.Add(s, new(big.Int).Lsh(new(big.Int).Abs(big.NewInt(bias[j])), uint(bs)))
+		}
+		aw[j] = max(signedWidth(s), pw+ps, 2)
+		awMax = max(awMax, aw[j])
+	}
+	comment := []string{
+		fmt.Sprintf("x %v[%d] · w %v[%d×%d]%s; products %d bits with %d fraction bits, accumulators up to %d bits with %d",
+			xe, k, we, k, nn, biasNote(bias, be), pw, pf, awMax, af),
+		fmt.Sprintf("reuse factor %d: %d multiplier(s)", r, k*nn/r),
+	}
+	if r > 1 {
+		return b.denseReuse(mod, n, k, nn, r, w, bias, xe, we, dst, pw, pf, af, aw, comment)
+	}
+	var o vw
+	o.f("%s", unusedNote)
+	g := gen{seq: true, comment: comment}
+	// stage 1: the multipliers, by constant weights (zeros skipped)
+	used := make([]bool, k)
+	for j := 0; j < nn; j++ {
+		for i := 0; i < k; i++ {
+			if w[j][i] != 0 {
+				used[i] = true
+			}
+		}
+	}
+	for i := 0; i < k; i++ {
+		if used[i] {
+			o.f("  wire [%d:0] x%d_w = %s;\n", xe.W-1, i, slice("in0", i, xe.W))
+			o.f("  wire signed [%d:0] x%d = %s;\n", pw-1, i, sext(fmt.Sprintf("x%d_w", i), xe.W, pw))
+		}
+	}
+	mults := 0
+	o.f("  // stage 1: products x[k]·w[k][n] (weights are constants; zero weights have no multiplier)\n")
+	for j := 0; j < nn; j++ {
+		for i := 0; i < k; i++ {
+			if w[j][i] != 0 {
+				o.f("  reg  [%d:0] p%d_%d;\n", pw-1, j, i)
+				mults++
+			}
+		}
+	}
+	o.f("  always @(posedge clk) if (en) begin\n")
+	for j := 0; j < nn; j++ {
+		for i := 0; i < k; i++ {
+			if w[j][i] != 0 {
+				o.f("    p%d_%d <= x%d * %s;\n", j, i, i, lit(w[j][i], pw))
+			}
+		}
+	}
+	o.f("  end\n")
+	g.layer.Multipliers = mults
+	g.layer.MultBits = [2]int{xe.W, we.W}
+	g.layer.Registers = mults * pw
+	// the adder trees, the same depth for every output
+	maxTerms := 1
+	for j := 0; j < nn; j++ {
+		t := 0
+		for i := 0; i < k; i++ {
+			if w[j][i] != 0 {
+				t++
+			}
+		}
+		if bias != nil && bias[j] != 0 {
+			t++
+		}
+		maxTerms = max(maxTerms, t)
+	}
+	levels := treeLevels(maxTerms)
+	stages := 0
+	o.f("  // adder trees (%d level(s)), bias added as a constant term, then the output register\n", levels)
+	for j := 0; j < nn; j++ {
+		var terms []string
+		for i := 0; i < k; i++ {
+			if w[j][i] != 0 {
+				terms = append(terms, extendShift(fmt.Sprintf("p%d_%d", j, i), pw, aw[j], ps))
+			}
+		}
+		c := new(big.Int)
+		if bias != nil {
+			c.Lsh(big.NewInt(bias[j]), uint(bs))
+		}
+		t := addTree(&o, fmt.Sprintf("t%d", j), terms, c, aw[j], levels, b.opts.AddLevelsPerStage)
+		stages = t.stages
+		g.layer.Registers += t.regs
+		g.layer.Adders += t.adds
+		g.layer.AdderBits += t.bits
+		e := convert(&o, fmt.Sprintf("y%d", j), t.root, aw[j], af, dst)
+		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", dst.W-1, j, j, e)
+		o.f("  assign %s = y%d;\n", slice("out", j, dst.W), j)
+	}
+	g.layer.Registers += nn * dst.W
+	g.layer.Reuse = 1
+	g.latency = 2 + stages
+	g.body = o.String()
+	g.ii = 1
+	return g, nil
+}
+
+func biasNote(bias []int64, be ir.Elem) string {
+	if bias == nil {
+		return ""
+	}
+	return fmt.Sprintf(" + b %v[%d]", be, len(bias))
+}
+
+// extendShift sign-extends the net x (w bits) to aw bits with sh zero bits appended.
+func extendShift(x string, w, aw, sh int) string {
+	if sh == 0 {
+		return sext(x, w, aw)
+	}
+	return fmt.Sprintf("{%s, %d'b0}", sext(x, w, aw-sh), sh)
+}
+
+// denseReuse generates a dense layer with reuse factor r > 1: M = K·N/r
+// multipliers; multiplier m computes products m·r .. m·r+r−1 (in the
+// order output-major, input-minor) over r cycles, reading its weights
+// from a ROM (one .mem line per cycle) and accumulating per output.
+func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, bias []int64, xe, we, dst ir.Elem, pw, pf, af int, aw []int, comment []string) (gen, error) {
+	m := k * nn / r
+	ps := af - pf
+	var o vw
+	o.f("%s", unusedNote)
+	g := gen{seq: true, valid: true, comment: comment, ii: r}
+	// weight ROM: line c holds the weights of cycle c for every multiplier
+	var mem strings.Builder
+	mask := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(we.W)), big.NewInt(1))
+	digits := (m*we.W + 3) / 4
+	for c := 0; c < r; c++ {
+		line := new(big.Int)
+		for j := m - 1; j >= 0; j-- {
+			p := j*r + c
+			v := new(big.Int).And(big.NewInt(w[p/k][p%k]), mask)
+			line.Lsh(line, uint(we.W))
+			line.Or(line, v)
+		}
+		fmt.Fprintf(&mem, "%0*x\n", digits, line)
+	}
+	g.mems = []file{{name: mod + "_w.mem", text: mem.String()}}
+	g.layer.ROMBits = r * m * we.W
+	cw := max(bitsFor(big.NewInt(int64(r-1))), 1)
+	rep := (k+r-1)/k + 1 // copies of x so that index (m·r mod K) + c never wraps
+	xxw := rep * k * xe.W
+	iw := bitsFor(big.NewInt(int64(xxw - 1)))
+	o.f("  // weights: %d cycles × %d multipliers in %s_w.mem\n", r, m, mod)
+	o.f("  reg  [%d:0] wrom [0:%d];\n  initial $readmemh(\"%s_w.mem\", wrom);\n", m*we.W-1, r-1, mod)
+	o.f("  reg  [%d:0] xr;   // the input vector, latched\n", k*xe.W-1)
+	o.f("  reg  busy;\n  reg  [%d:0] cnt;\n", cw-1)
+	o.f("  reg  vA, vB, dC;\n  reg  [%d:0] rA, rB;\n  reg  [%d:0] wq;\n", cw-1, m*we.W-1)
+	o.f("  wire [%d:0] addr = in_valid ? %d'd0 : cnt;\n", cw-1, cw)
+	o.f("  always @(posedge clk) begin\n")
+	o.f("    if (rst) begin\n      busy <= 1'b0; vA <= 1'b0; vB <= 1'b0; dC <= 1'b0; cnt <= %d'd0;\n", cw)
+	o.f("    end else if (en) begin\n")
+	o.f("      if (in_valid) begin\n        busy <= 1'b1; cnt <= %d'd1;\n", cw)
+	o.f("      end else if (busy) begin\n        cnt <= cnt + %d'd1;\n        if (cnt == %d'd%d) busy <= 1'b0;\n      end\n", cw, cw, r-1)
+	o.f("      vA <= in_valid | busy;\n      vB <= vA;\n      dC <= vB & (rB == %d'd%d);\n", cw, r-1)
+	o.f("    end\n  end\n")
+	o.f("  // stage A: latch the input, read this cycle's weights\n")
+	o.f("  always @(posedge clk) if (en) begin\n    if (in_valid) xr <= in0;\n    rA <= addr;\n    wq <= wrom[addr];\n    rB <= rA;\n  end\n")
+	o.f("  wire [%d:0] xx = {%d{xr}};\n", xxw-1, rep)
+	o.f("  wire [%d:0] rofs = %s * %d'd%d;\n", iw-1, sext0("rA", cw, iw), iw, xe.W)
+	o.f("  // stage B: the %d multipliers\n", m)
+	for j := 0; j < m; j++ {
+		k0 := (j * r) % k
+		o.f("  wire [%d:0] xs%d_w = xx[%d'd%d + rofs +: %d];\n", xe.W-1, j, iw, k0*xe.W, xe.W)
+		o.f("  wire signed [%d:0] xs%d = %s;\n", pw-1, j, sext(fmt.Sprintf("xs%d_w", j), xe.W, pw))
+		o.f("  wire [%d:0] ws%d_w = wq[%d:%d];\n", we.W-1, j, (j+1)*we.W-1, j*we.W)
+		o.f("  wire signed [%d:0] ws%d = %s;\n", pw-1, j, sext(fmt.Sprintf("ws%d_w", j), we.W, pw))
+		o.f("  reg  [%d:0] pr%d;\n  always @(posedge clk) if (en) pr%d <= xs%d * ws%d;\n", pw-1, j, j, j, j)
+	}
+	// stage C: accumulators, one per (multiplier, output) segment
+	o.f("  // stage C: accumulate each multiplier's products per output\n")
+	type seg struct{ m, lo, hi int }
+	segs := make([][]seg, nn)
+	accs := 0
+	for j := 0; j < m; j++ {
+		for c := 0; c < r; {
+			p := j*r + c
+			out := p / k
+			hi := min(r-1, (out+1)*k-1-j*r)
+			segs[out] = append(segs[out], seg{j, c, hi})
+			name := fmt.Sprintf("a%d_%d", j, out)
+			awd := aw[out]
+			o.f("  reg  [%d:0] %s;\n", awd-1, name)
+			pe := sext(fmt.Sprintf("pr%d", j), pw, awd)
+			if c == hi {
+				o.f("  always @(posedge clk) if (en && vB && rB == %d'd%d) %s <= %s;\n", cw, c, name, pe)
+			} else {
+				o.f("  always @(posedge clk) if (en && vB) begin\n")
+				o.f("    if (rB == %d'd%d) %s <= %s;\n", cw, c, name, pe)
+				o.f("    else if (rB > %d'd%d && rB <= %d'd%d) %s <= %s + %s;\n", cw, c, cw, hi, name, name, pe)
+				o.f("  end\n")
+			}
+			g.layer.Registers += awd
+			g.layer.Adders++
+			g.layer.AdderBits += awd
+			accs++
+			c = hi + 1
+		}
+	}
+	g.layer.Multipliers = m
+	g.layer.MultBits = [2]int{xe.W, we.W}
+	g.layer.LogicBits = m * xe.W * cw // input multiplexers
+	g.layer.Registers += m*pw + k*xe.W + m*we.W + 3*cw + 4
+	// stage D: sum the segments of each output, add the bias, convert
+	o.f("  // stage D: sum the partial sums of each output with the bias\n")
+	for out := 0; out < nn; out++ {
+		var terms []string
+		for _, s := range segs[out] {
+			terms = append(terms, extendShift(fmt.Sprintf("a%d_%d", s.m, out), aw[out]-ps, aw[out], ps))
+		}
+		c := new(big.Int)
+		if bias != nil {
+			c.Lsh(big.NewInt(bias[out]), uint(af-biasFrac(n)))
+		}
+		t := addTree(&o, fmt.Sprintf("t%d", out), terms, c, aw[out], treeLevels(len(terms)+1), 0)
+		g.layer.Adders += t.adds
+		g.layer.AdderBits += t.bits
+		e := convert(&o, fmt.Sprintf("y%d", out), t.root, aw[out], af, dst)
+		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en && dC) y%d <= %s;\n", dst.W-1, out, out, e)
+		o.f("  assign %s = y%d;\n", slice("out", out, dst.W), out)
+	}
+	g.layer.Registers += nn * dst.W
+	g.layer.Reuse = r
+	g.latency = r + 3
+	g.body = o.String()
+	return g, nil
+}
+
+func biasFrac(n *ir.Node) int {
+	if len(n.Inputs) == 3 {
+		return n.Inputs[2].Type.Elem.Frac()
+	}
+	return 0
+}
+
+// sext0 zero-extends a net.
+func sext0(name string, from, to int) string {
+	if to == from {
+		return name
+	}
+	return fmt.Sprintf("{%d'b0, %s}", to-from, name)
+}
+
+// reduce generates reduce_sum (an adder tree) and reduce_max (a
+// comparator tree), each followed by a register.
+func (b *builder) reduce(n *ir.Node, ops []operand) (gen, error) {
+	x := ops[0]
+	set, err := ir.ReduceAxes(n, len(x.shape))
+	if err != nil {
+		return gen{}, fmt.Errorf("verilog: %s: %v", n.Where(), err)
+	}
+	// group the input words by output word
+	cnt := n.Out.Type.Shape.Elements()
+	groups := make([][]int, cnt)
+	st := x.shape.Strides()
+	for i := 0; i < x.shape.Elements(); i++ {
+		o := 0
+		for d := range x.shape {
+			if !set[d] {
+				o = o*x.shape[d] + (i/st[d])%x.shape[d]
+			}
+		}
+		groups[o] = append(groups[o], i)
+	}
+	dst := n.Out.Type.Elem
+	xw := x.e.W
+	var o vw
+	o.f("%s", unusedNote)
+	g := gen{seq: true, latency: 1}
+	for j, grp := range groups {
+		if n.Op == "reduce_max" {
+			cur := make([]string, len(grp))
+			for q, i := range grp {
+				cur[q] = fmt.Sprintf("m%d_0_%d", j, q)
+				o.f("  wire signed [%d:0] %s = %s;\n", xw-1, cur[q], slice("in0", i, xw))
+			}
+			for l := 1; len(cur) > 1; l++ {
+				var next []string
+				for q := 0; q < len(cur); q += 2 {
+					if q+1 == len(cur) {
+						next = append(next, cur[q])
+						continue
+					}
+					name := fmt.Sprintf("m%d_%d_%d", j, l, q/2)
+					o.f("  wire signed [%d:0] %s = (%s > %s) ? %s : %s;\n", xw-1, name, cur[q], cur[q+1], cur[q], cur[q+1])
+					g.layer.Adders++
+					g.layer.AdderBits += xw
+					next = append(next, name)
+				}
+				cur = next
+			}
+			o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", xw-1, j, j, cur[0])
+			o.f("  assign %s = y%d;\n", slice("out", j, xw), j)
+			g.layer.Registers += xw
+			continue
+		}
+		aw := xw + treeLevels(len(grp))
+		aw = max(aw, dst.W)
+		var terms []string
+		for q, i := range grp {
+			name := fmt.Sprintf("s%d_w%d", j, q)
+			o.f("  wire [%d:0] %s = %s;\n", xw-1, name, slice("in0", i, xw))
+			terms = append(terms, sext(name, xw, aw))
+		}
+		levels := treeLevels(len(grp))
+		t := addTree(&o, fmt.Sprintf("t%d", j), terms, new(big.Int), aw, levels, b.opts.AddLevelsPerStage)
+		g.latency = 1 + t.stages
+		g.layer.Adders += t.adds
+		g.layer.AdderBits += t.bits
+		g.layer.Registers += t.regs + dst.W
+		e := convert(&o, fmt.Sprintf("y%d", j), t.root, aw, x.e.Frac(), dst)
+		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", dst.W-1, j, j, e)
+		o.f("  assign %s = y%d;\n", slice("out", j, dst.W), j)
+	}
+	g.body = o.String()
+	return g, nil
+}

@@ -1,0 +1,184 @@
+package verilator
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"wdc/backends/verilog"
+	"wdc/ir"
+	"wdc/runtime"
+)
+
+// Divergence is the first output word where the hardware and the golden
+// fixed-point interpreter disagree.
+type Divergence struct {
+	Vector   int    `json:"vector"`
+	Layer    string `json:"layer"` // the IR value (layer) compared
+	Index    int    `json:"index"` // word index within it
+	Expected int64  `json:"expected"`
+	Got      int64  `json:"got"`
+}
+
+func (d *Divergence) String() string {
+	return fmt.Sprintf("vector %d, layer %q, index %d: expected %d, got %d", d.Vector, d.Layer, d.Index, d.Expected, d.Got)
+}
+
+// Check is the outcome of a simulation compared with the golden model.
+type Check struct {
+	Vectors       int         `json:"vectors"`
+	Mismatches    int         `json:"mismatches"` // vectors with at least one differing word
+	First         *Divergence `json:"first_divergence,omitempty"`
+	LatencyCycles int         `json:"latency_cycles"`
+	IICycles      int         `json:"ii_cycles"`
+	// Outputs are the hardware's output words, one row per vector, and
+	// Expected the golden model's.
+	Outputs  [][]int64 `json:"-"`
+	Expected [][]int64 `json:"-"`
+}
+
+// Golden runs the quantized graph g on the inputs (tensors of the graph
+// input's type) and returns, per vector, the fixed-point words at the
+// design's input (what the testbench feeds) and at its output.
+func Golden(g *ir.Graph, d *verilog.Design, inputs []*ir.Tensor) (in, out [][]int64, err error) {
+	if len(g.Inputs) != 1 {
+		return nil, nil, fmt.Errorf("graph %q has %d inputs, want 1", g.Name, len(g.Inputs))
+	}
+	for v, x := range inputs {
+		var gin, gout *ir.Tensor
+		if g.Inputs[0].Name == d.Input.Value {
+			gin = x
+		}
+		res, err := runtime.RunObserved(g, map[string]*ir.Tensor{g.Inputs[0].Name: x}, func(n *ir.Node, t *ir.Tensor) {
+			switch n.Name() {
+			case d.Input.Value:
+				gin = t
+			case d.Output.Value:
+				gout = t
+			}
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("golden model, vector %d: %v", v, err)
+		}
+		if gout == nil {
+			gout = res[d.Output.Value]
+		}
+		if gin == nil || gout == nil {
+			return nil, nil, fmt.Errorf("the graph has no values %q and %q that the design in/outputs; was it emitted from this graph?", d.Input.Value, d.Output.Value)
+		}
+		if gin.Len() != d.Input.Count || gout.Len() != d.Output.Count || gin.I == nil || gout.I == nil {
+			return nil, nil, fmt.Errorf("the golden values %v and %v do not match the design's ports (%d and %d words)", gin.Type, gout.Type, d.Input.Count, d.Output.Count)
+		}
+		in = append(in, append([]int64(nil), gin.I...))
+		out = append(out, append([]int64(nil), gout.I...))
+	}
+	return in, out, nil
+}
+
+// Run simulates the design in dir on the inputs and compares every output
+// word with the golden interpreter on the quantized graph g.
+func Run(g *ir.Graph, dir string, inputs []*ir.Tensor, opts Options) (*Check, error) {
+	d, err := verilog.LoadDesign(dir)
+	if err != nil {
+		return nil, err
+	}
+	win, want, err := Golden(g, d, inputs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := SimulateWith(dir, win, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := Compare(d, want, res.Outputs)
+	c.LatencyCycles, c.IICycles = res.LatencyCycles, res.IICycles
+	return c, nil
+}
+
+// Compare checks hardware output words against expected ones.
+func Compare(d *verilog.Design, want, got [][]int64) *Check {
+	c := &Check{Vectors: len(want), Outputs: got, Expected: want}
+	for v := range want {
+		bad := false
+		for i := range want[v] {
+			var g int64
+			if v < len(got) && i < len(got[v]) {
+				g = got[v][i]
+			}
+			if v >= len(got) || i >= len(got[v]) || g != want[v][i] {
+				if !bad {
+					c.Mismatches++
+					bad = true
+				}
+				if c.First == nil {
+					c.First = &Divergence{Vector: v, Layer: d.Output.Value, Index: i, Expected: want[v][i], Got: g}
+				}
+			}
+		}
+	}
+	return c
+}
+
+// FloatInputs turns rows of floats into tensors of the graph input's
+// type (f32, any shape with as many elements as a row).
+func FloatInputs(g *ir.Graph, rows [][]float32) ([]*ir.Tensor, error) {
+	if len(g.Inputs) != 1 {
+		return nil, fmt.Errorf("graph %q has %d inputs, want 1", g.Name, len(g.Inputs))
+	}
+	t := g.Inputs[0].Type
+	if t.Elem != ir.Float32 {
+		return nil, fmt.Errorf("input %q is %v, not f32", g.Inputs[0].Name, t)
+	}
+	n := t.Shape.Elements()
+	out := make([]*ir.Tensor, len(rows))
+	for i, r := range rows {
+		if len(r) != n {
+			return nil, fmt.Errorf("input row %d has %d values; %q (%v) needs %d", i, len(r), g.Inputs[0].Name, t, n)
+		}
+		out[i] = ir.FromFloats(t.Shape, append([]float32(nil), r...))
+	}
+	return out, nil
+}
+
+// ReadDat reads hls4ml's testbench text format: one vector per line,
+// numbers separated by spaces; blank lines are skipped. Every line must
+// have the same count.
+func ReadDat(path string) ([][]float32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	var rows [][]float32
+	line := 0
+	for sc.Scan() {
+		line++
+		fs := strings.Fields(sc.Text())
+		if len(fs) == 0 {
+			continue
+		}
+		row := make([]float32, len(fs))
+		for i, s := range fs {
+			v, err := strconv.ParseFloat(s, 32)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: field %d: %q is not a number", path, line, i+1, s)
+			}
+			row[i] = float32(v)
+		}
+		if len(rows) > 0 && len(row) != len(rows[0]) {
+			return nil, fmt.Errorf("%s:%d: %d values, but the first line has %d", path, line, len(row), len(rows[0]))
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%s: no vectors", path)
+	}
+	return rows, nil
+}

@@ -1,0 +1,225 @@
+package verilator
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"wdc/backends/verilog"
+)
+
+// Result is what one simulation measured.
+type Result struct {
+	Outputs       [][]int64 `json:"-"`              // one row of output words per input vector
+	LatencyCycles int       `json:"latency_cycles"` // first input accepted to first output valid
+	IICycles      int       `json:"ii_cycles"`      // median cycles between accepted inputs
+	Cycles        int       `json:"cycles"`         // cycles simulated in all
+}
+
+// Options steer a simulation.
+type Options struct {
+	// ReadySeed, when non-zero, drives out_ready pseudo-randomly (about 3
+	// cycles in 4) from this seed to exercise the stall logic.
+	ReadySeed uint32
+}
+
+// Simulate builds (once per design directory) and runs the Verilator
+// testbench of the design in dir on the input vectors (fixed-point words
+// of the design's input type, after the input cast).
+func Simulate(dir string, inputs [][]int64) (*Result, error) {
+	return SimulateWith(dir, inputs, Options{})
+}
+
+// SimulateWith is Simulate with options.
+func SimulateWith(dir string, inputs [][]int64, opts Options) (*Result, error) {
+	d, err := verilog.LoadDesign(dir)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := int64(-1)<<(d.Input.W-1), int64(1)<<(d.Input.W-1)-1
+	for v, row := range inputs {
+		if len(row) != d.Input.Count {
+			return nil, fmt.Errorf("input vector %d has %d words; the design takes %d (%s)", v, len(row), d.Input.Count, d.Input.Elem)
+		}
+		for i, q := range row {
+			if q < lo || q > hi {
+				return nil, fmt.Errorf("input vector %d, word %d: %d does not fit %s (range %d..%d)", v, i, q, d.Input.Elem, lo, hi)
+			}
+		}
+	}
+	bin, err := Build(dir)
+	if err != nil {
+		return nil, err
+	}
+	var in bytes.Buffer
+	fmt.Fprintf(&in, "%d\n", len(inputs))
+	for _, row := range inputs {
+		for i, q := range row {
+			if i > 0 {
+				in.WriteByte(' ')
+			}
+			in.WriteString(strconv.FormatInt(q, 10))
+		}
+		in.WriteByte('\n')
+	}
+	inFile := filepath.Join(dir, "sim_inputs.txt")
+	outFile := filepath.Join(dir, "sim_outputs.txt")
+	if err := os.WriteFile(inFile, in.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	os.Remove(outFile)
+	ii := max(d.IICycles, 1)
+	maxCycles := int64(len(inputs)+1)*int64(ii)*4 + int64(d.LatencyCycles)*4 + 1000
+	cmd := exec.Command(bin, "sim_inputs.txt", "sim_outputs.txt", strconv.FormatInt(maxCycles, 10), strconv.FormatUint(uint64(opts.ReadySeed), 10))
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("simulation of %s failed: %v\n%s", dir, err, strings.TrimSpace(stderr.String()))
+	}
+	return readOutputs(outFile, len(inputs), d.Output.Count)
+}
+
+func readOutputs(path string, n, count int) (*Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := &Result{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	line := 0
+	for sc.Scan() {
+		line++
+		fs := strings.Fields(sc.Text())
+		if len(r.Outputs) < n {
+			if len(fs) != count {
+				return nil, fmt.Errorf("%s:%d: %d words, want %d", path, line, len(fs), count)
+			}
+			row := make([]int64, count)
+			for i, s := range fs {
+				if row[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+					return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+				}
+			}
+			r.Outputs = append(r.Outputs, row)
+			continue
+		}
+		if len(fs) != 2 {
+			return nil, fmt.Errorf("%s:%d: want \"name value\"", path, line)
+		}
+		v, err := strconv.Atoi(fs[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+		}
+		switch fs[0] {
+		case "latency":
+			r.LatencyCycles = v
+		case "ii":
+			r.IICycles = v
+		case "cycles":
+			r.Cycles = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(r.Outputs) != n {
+		return nil, fmt.Errorf("%s: %d output vectors, want %d", path, len(r.Outputs), n)
+	}
+	return r, nil
+}
+
+// Build compiles the Verilator model and harness of the design in dir
+// (obj_dir/vsim), reusing an earlier build when the sources have not
+// changed, and returns the executable's path.
+func Build(dir string) (string, error) {
+	d, err := verilog.LoadDesign(dir)
+	if err != nil {
+		return "", err
+	}
+	vl, err := need("verilator", "verilator")
+	if err != nil {
+		return "", err
+	}
+	if _, err := need("g++", "g++"); err != nil {
+		return "", err
+	}
+	if _, err := need("make", "make"); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, HarnessFile)); err != nil {
+		if err := Generate(dir); err != nil {
+			return "", err
+		}
+	}
+	srcs := append(append([]string{}, d.Files...), d.MemFiles...)
+	srcs = append(srcs, HarnessFile, verilog.DesignFile)
+	h := sha256.New()
+	for _, s := range srcs {
+		b, err := os.ReadFile(filepath.Join(dir, s))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", s, len(b))
+		h.Write(b)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	bin := filepath.Join(dir, "obj_dir", "vsim")
+	stamp := filepath.Join(dir, "obj_dir", "wdc.stamp")
+	if old, err := os.ReadFile(stamp); err == nil && string(old) == sum {
+		if _, err := os.Stat(bin); err == nil {
+			return bin, nil
+		}
+	}
+	args := []string{"--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "--top-module", d.Top,
+		"-Mdir", "obj_dir", "-o", "vsim", "-CFLAGS", "-O1", "--x-assign", "fast", "--x-initial", "fast"}
+	args = append(args, d.Files...)
+	args = append(args, HarnessFile)
+	cmd := exec.Command(vl, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("verilator build of %s failed: %v\n%s", dir, err, tail(string(out), 4000))
+	}
+	if err := os.WriteFile(stamp, []byte(sum), 0o644); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// Lint runs verilator --lint-only -Wall on the design in dir and returns
+// its warnings (nil when clean).
+func Lint(dir string) error {
+	d, err := verilog.LoadDesign(dir)
+	if err != nil {
+		return err
+	}
+	vl, err := need("verilator", "verilator")
+	if err != nil {
+		return err
+	}
+	args := append([]string{"--lint-only", "-Wall", "--top-module", d.Top}, d.Files...)
+	cmd := exec.Command(vl, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		return fmt.Errorf("verilator --lint-only -Wall on %s: %v\n%s", dir, err, tail(string(out), 6000))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
