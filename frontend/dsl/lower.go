@@ -51,6 +51,9 @@ func Parse(filename string, src []byte) (g *ir.Graph, err error) {
 			g, err = nil, fmt.Errorf("%s: internal error in the wdc network language: %v", filename, r)
 		}
 	}()
+	if err := checkNesting(filename, src); err != nil {
+		return nil, err
+	}
 	f, err := parser.ParseBytes(filename, src)
 	if err != nil {
 		return nil, syntaxError(filename, err)
@@ -64,6 +67,43 @@ func Parse(filename string, src []byte) (g *ir.Graph, err error) {
 		outputs: map[string]ir.Pos{},
 	}
 	return e.run(f)
+}
+
+// maxNesting bounds brackets nested in brackets, so that the recursive
+// parser's stack stays small whatever the input.
+const maxNesting = 200
+
+func checkNesting(filename string, src []byte) error {
+	depth, line, col := 0, 1, 0
+	inString, inComment := false, false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		col++
+		switch {
+		case c == '\n':
+			line, col = line+1, 0
+			inString, inComment = false, false
+		case inComment:
+		case inString:
+			if c == '\\' {
+				i++
+				col++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
+			inComment = true
+		case c == '(' || c == '[' || c == '{':
+			if depth++; depth > maxNesting {
+				return fmt.Errorf("%s:%d:%d: syntax error: brackets nested more than %d deep", filename, line, col, maxNesting)
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return nil
 }
 
 // friendly names for the grammar's node types in participle's messages.
@@ -228,6 +268,7 @@ type elab struct {
 	params    int64
 	outputs   map[string]ir.Pos
 	netPos    ir.Pos
+	calls     int
 }
 
 func (e *elab) pos(p lexer.Position) ir.Pos {
@@ -743,7 +784,7 @@ func (e *elab) term(t *astTerm, s *scope, want string) (val, error) {
 				return val{}, err
 			}
 			if v.kind == vTensor {
-				return val{}, errAt(v.pos, "lists hold constants, not tensors (got %s); pass tensors as separate arguments", v.what())
+				return val{}, errAt(e.pos(it.Pos), "lists hold constants, not tensors (got %s); pass tensors as separate arguments", v.what())
 			}
 			l.list = append(l.list, v)
 		}
@@ -821,8 +862,10 @@ func (e *elab) call(name string, p ir.Pos, node string, pipe *val, paren bool, a
 }
 
 func (e *elab) apply(name string, p ir.Pos, node string, pos []val, kw map[string]val, order []string, s *scope) (val, error) {
-	if len(e.g.Nodes) >= maxNodes {
-		return val{}, errAt(p, "the network has more than %d nodes", maxNodes)
+	// Count calls as well as nodes: blocks that make no nodes can still
+	// expand exponentially.
+	if e.calls++; len(e.g.Nodes) >= maxNodes || e.calls > 4*maxNodes {
+		return val{}, errAt(p, "the network has more than %d nodes or %d layer and block calls", maxNodes, 4*maxNodes)
 	}
 	if b, ok := e.blocks[name]; ok {
 		return e.expand(b, p, node, pos, kw, order, s)
