@@ -1,0 +1,460 @@
+// Package llvm is wdc's CPU backend: it lowers a graph to the loop IR
+// (wdc/ir/loop), schedules it, renders it as LLVM IR with
+// github.com/llir/llvm, and builds a shared object with clang together
+// with a small C runtime (a pthread pool and the embedded weights).
+//
+// The artifact directory holds:
+//
+//	model.ll       the LLVM IR (byte-identical for the same graph and options)
+//	runtime.c      thread pool, arena, and the weights (.incbin of weights.bin)
+//	weights.bin    the constants, little-endian float32, 64-byte aligned each
+//	model.h        the C API and buffer sizes
+//	model.so       the shared object
+//	manifest.json  names, shapes and sizes, read by runtime/native
+//
+// The C API (see model.h): wdc_init() starts the threads, wdc_run(inputs,
+// outputs) runs the model on caller-owned float buffers (inputs and
+// outputs in manifest order), wdc_set_threads(n) changes the thread count,
+// wdc_shutdown() joins the threads. A loaded model runs one wdc_run at a
+// time (the activation arena is static).
+package llvm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	llir "github.com/llir/llvm/ir"
+	"github.com/llir/llvm/ir/constant"
+	"github.com/llir/llvm/ir/enum"
+	"github.com/llir/llvm/ir/types"
+	"github.com/llir/llvm/ir/value"
+
+	"wdc/ir"
+	"wdc/ir/loop"
+	"wdc/passes/graphopt"
+)
+
+// Options control compilation.
+type Options struct {
+	// Threads is the default number of threads (0: the number of CPUs
+	// online when wdc_init runs). The environment variable WDC_THREADS
+	// overrides it at run time, and wdc_set_threads at any time.
+	Threads int
+	// Clang is the compiler driver (default "clang-14").
+	Clang string
+	// CFlags replace the default optimization flags "-O3 -march=native".
+	CFlags []string
+	// ExtraCFlags are appended (e.g. -fsanitize=address).
+	ExtraCFlags []string
+	// NoOptimize skips the graph passes (cpu-opt pipeline).
+	NoOptimize bool
+	// NoFuse lowers every node to its own kernel.
+	NoFuse bool
+	// Schedule is applied to every kernel (default loop.DefaultSchedule).
+	Schedule func(*loop.Func) error
+	// Dump, if set, receives each kernel's loop IR after scheduling.
+	Dump func(kernel string, f *loop.Func)
+}
+
+// TensorInfo describes one input or output of a compiled model.
+type TensorInfo struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"`
+	Size  int    `json:"size"`
+}
+
+// Artifact describes a compiled model.
+type Artifact struct {
+	Dir       string       `json:"-"`
+	Name      string       `json:"name"`
+	Library   string       `json:"library"`
+	Header    string       `json:"header"`
+	Inputs    []TensorInfo `json:"inputs"`
+	Outputs   []TensorInfo `json:"outputs"`
+	Threads   int          `json:"threads"`
+	Kernels   []string     `json:"kernels"`
+	Arena     int64        `json:"arena_bytes"`
+	Peak      int64        `json:"peak_activation_bytes"`
+	Naive     int64        `json:"unshared_activation_bytes"`
+	Weights   int64        `json:"weights_bytes"`
+	Scratch   int64        `json:"scratch_bytes"`
+	EmitTime  float64      `json:"emit_seconds"`
+	ClangTime float64      `json:"clang_seconds"`
+}
+
+// LibPath is the shared object's path.
+func (a *Artifact) LibPath() string { return filepath.Join(a.Dir, a.Library) }
+
+// ManifestFile is the name of the manifest in an artifact directory.
+const ManifestFile = "manifest.json"
+
+// FindClang returns the path of the compiler or an error naming the
+// Debian package that provides it.
+func FindClang(name string) (string, error) {
+	if name == "" {
+		name = "clang-14"
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		pkg := name
+		if !strings.HasPrefix(name, "clang") {
+			pkg = "clang-14"
+		}
+		return "", fmt.Errorf("the CPU backend needs %s to build the shared object, and it is not on PATH (install the Debian package %s: apt-get install %s)", name, pkg, pkg)
+	}
+	return p, nil
+}
+
+// Compile compiles g for this machine's CPU into outDir.
+func Compile(g *ir.Graph, outDir string, opts Options) (*Artifact, error) {
+	clang, err := FindClang(opts.Clang)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	prog, err := Build(g, opts)
+	if err != nil {
+		return nil, err
+	}
+	ll := prog.LL()
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	a := prog.Artifact
+	a.Dir = outDir
+	a.EmitTime = time.Since(t0).Seconds()
+	files := map[string][]byte{
+		"model.ll":    []byte(ll),
+		"runtime.c":   []byte(prog.RuntimeC()),
+		"weights.bin": prog.Weights,
+		"model.h":     []byte(prog.Header()),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(outDir, name), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	flags := opts.CFlags
+	if flags == nil {
+		flags = []string{"-O3", "-march=native"}
+	}
+	args := append(append([]string{}, flags...), "-shared", "-fPIC", "-Wno-override-module", "-o", a.Library, "model.ll", "runtime.c", "-lpthread", "-lm")
+	args = append(args, opts.ExtraCFlags...)
+	t1 := time.Now()
+	cmd := exec.Command(clang, args...)
+	cmd.Dir = outDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s (in %s) failed: %v\n%s", clang, strings.Join(args, " "), outDir, err, stderr.String())
+	}
+	a.ClangTime = time.Since(t1).Seconds()
+	mj, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(outDir, ManifestFile), append(mj, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// storage says where a value lives at run time.
+type storage struct {
+	kind int   // stInput, stOutput, stConst, stArena
+	idx  int   // input/output index
+	off  int64 // element offset in weights or arena
+}
+
+const (
+	stInput = iota
+	stOutput
+	stConst
+	stArena
+)
+
+// kernel is one lowered (possibly fused) group of nodes.
+type kernel struct {
+	name string
+	f    *loop.Func
+	args []*ir.Value // one per Func param
+	out  *ir.Value
+}
+
+// Program is a graph lowered, scheduled and planned, ready to emit.
+type Program struct {
+	Artifact *Artifact
+	Weights  []byte
+	kernels  []*kernel
+	where    map[*ir.Value]storage
+	alias    map[*ir.Value]*ir.Value
+	arena    int64 // elements
+	scratch  int64 // elements
+	threads  int
+}
+
+// Build optimizes (a clone of) g, lowers it to kernels, schedules them
+// and plans storage; nothing is written.
+func Build(g *ir.Graph, opts Options) (*Program, error) {
+	if g == nil {
+		return nil, fmt.Errorf("no graph to compile")
+	}
+	if err := g.Verify(); err != nil {
+		return nil, err
+	}
+	if u := loop.Unsupported(g); len(u) > 0 {
+		return nil, fmt.Errorf("graph %q: the CPU backend cannot compile op(s) %s (it supports %s)", g.Name, strings.Join(u, ", "), strings.Join(loop.Supported(), ", "))
+	}
+	for _, v := range append(append([]*ir.Value{}, g.Inputs...), g.Outputs...) {
+		if v.Type.Elem.Kind != ir.F32 {
+			return nil, fmt.Errorf("graph %q: %q is %v; the CPU backend compiles f32 models only", g.Name, v.Name, v.Type)
+		}
+	}
+	g, err := graphopt.Clone(g)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.NoOptimize {
+		if err := graphopt.Optimize(g); err != nil {
+			return nil, err
+		}
+	}
+	sched := opts.Schedule
+	if sched == nil {
+		sched = loop.DefaultSchedule
+	}
+	p := &Program{where: map[*ir.Value]storage{}, alias: map[*ir.Value]*ir.Value{}, threads: opts.Threads}
+	a := &Artifact{Name: g.Name, Library: "model.so", Header: "model.h", Threads: opts.Threads}
+	p.Artifact = a
+	for i, v := range g.Inputs {
+		p.where[v] = storage{kind: stInput, idx: i}
+		a.Inputs = append(a.Inputs, TensorInfo{Name: v.Name, Shape: v.Type.Shape, Size: v.Type.Shape.Elements()})
+	}
+	// Outputs: the first listing of a node result is written in place;
+	// an input, constant or repeated output gets a copy kernel.
+	var copies []*kernel
+	for j, v := range g.Outputs {
+		a.Outputs = append(a.Outputs, TensorInfo{Name: v.Name, Shape: v.Type.Shape, Size: v.Type.Shape.Elements()})
+		if _, taken := p.where[v]; v.Producer != nil && !taken {
+			p.where[v] = storage{kind: stOutput, idx: j}
+			continue
+		}
+		out := &ir.Value{Name: fmt.Sprintf("output%d", j), Type: v.Type}
+		p.where[out] = storage{kind: stOutput, idx: j}
+		copies = append(copies, &kernel{name: fmt.Sprintf("copy_output%d", j), f: copyFunc(v.Type.Shape.Elements()), args: []*ir.Value{v, out}, out: out})
+	}
+	// Constants into the weights blob, 16-float aligned.
+	var wbuf bytes.Buffer
+	for _, v := range g.Consts {
+		for wbuf.Len()%64 != 0 {
+			wbuf.WriteByte(0)
+		}
+		p.where[v] = storage{kind: stConst, off: int64(wbuf.Len() / 4)}
+		if v.Type.Elem.Kind != ir.F32 {
+			continue // not read by any lowering (checked per node)
+		}
+		b := make([]byte, 4*len(v.Const.F))
+		for i, f := range v.Const.F {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+		wbuf.Write(b)
+	}
+	for wbuf.Len()%64 != 0 || wbuf.Len() == 0 {
+		wbuf.WriteByte(0)
+	}
+	p.Weights = wbuf.Bytes()
+	a.Weights = int64(wbuf.Len())
+
+	// Group nodes: a fusable producer takes the chain of element-wise
+	// readers that follow it (each the only reader of the previous
+	// result, which is not a graph output).
+	users := g.Users()
+	index := map[*ir.Node]int{}
+	for i, n := range g.Nodes {
+		index[n] = i
+	}
+	isOut := map[*ir.Value]bool{}
+	for _, v := range g.Outputs {
+		isOut[v] = true
+	}
+	done := map[*ir.Node]bool{}
+	for _, n := range g.Nodes {
+		if done[n] {
+			continue
+		}
+		group := []*ir.Node{n}
+		if !opts.NoFuse && loop.Fusable(n.Op) {
+			cur := n.Out
+			for !isOut[cur] && len(users[cur]) == 1 {
+				c := users[cur][0]
+				if loop.CanFuse(cur, c) != nil || done[c] || !operandsReady(c, cur, index, index[n]) {
+					break
+				}
+				group = append(group, c)
+				cur = c.Out
+			}
+		}
+		for _, m := range group {
+			done[m] = true
+		}
+		f, err := loop.LowerFused(group)
+		if err != nil {
+			return nil, err
+		}
+		last := group[len(group)-1]
+		args := append([]*ir.Value(nil), n.Inputs...)
+		prev := n.Out
+		for _, c := range group[1:] {
+			if len(c.Inputs) == 2 {
+				if c.Inputs[0] == prev {
+					args = append(args, c.Inputs[1])
+				} else {
+					args = append(args, c.Inputs[0])
+				}
+			}
+			prev = c.Out
+		}
+		args = append(args, last.Out)
+		if f.Alias && !isOut[last.Out] {
+			p.alias[last.Out] = p.root(n.Inputs[0])
+			continue
+		}
+		if err := sched(f); err != nil {
+			return nil, fmt.Errorf("%s: schedule: %v", n.Where(), err)
+		}
+		if err := loop.ExpandUnrolled(f); err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("k%d_%s", len(p.kernels), f.Name)
+		if opts.Dump != nil {
+			opts.Dump(name, f)
+		}
+		p.kernels = append(p.kernels, &kernel{name: name, f: f, args: args, out: last.Out})
+	}
+	p.kernels = append(p.kernels, copies...)
+
+	// Plan the arena: each kernel result that is not an output lives from
+	// its kernel to its last reader (readers of aliases count).
+	var vals []*ir.Value
+	start, end := map[*ir.Value]int{}, map[*ir.Value]int{}
+	for i, k := range p.kernels {
+		for _, v := range k.args[:len(k.args)-1] {
+			r := p.root(v)
+			if _, ok := start[r]; ok {
+				end[r] = i
+			}
+		}
+		if _, ok := p.where[k.out]; !ok {
+			start[k.out], end[k.out] = i, i
+			vals = append(vals, k.out)
+		}
+	}
+	iv := make([]graphopt.Interval, len(vals))
+	for i, v := range vals {
+		iv[i] = graphopt.Interval{Size: int64(v.Type.Shape.Elements()), Start: start[v], End: end[v]}
+		a.Naive += 4 * iv[i].Size
+	}
+	offs, size, peak := graphopt.PackIntervals(iv, 16)
+	for i, v := range vals {
+		p.where[v] = storage{kind: stArena, off: offs[i]}
+	}
+	p.arena = size
+	a.Arena, a.Peak = 4*size, 4*peak
+	for _, k := range p.kernels {
+		a.Kernels = append(a.Kernels, k.name)
+		p.scratch = max(p.scratch, int64(k.f.TempSize()+16*len(k.f.Temps)))
+	}
+	a.Scratch = 4 * p.scratch
+	return p, nil
+}
+
+// operandsReady reports whether c's operands other than prev are
+// available when the group's producer (at position at) runs.
+func operandsReady(c *ir.Node, prev *ir.Value, index map[*ir.Node]int, at int) bool {
+	for _, in := range c.Inputs {
+		if in != prev && in.Producer != nil && index[in.Producer] >= at {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Program) root(v *ir.Value) *ir.Value {
+	for {
+		r, ok := p.alias[v]
+		if !ok {
+			return v
+		}
+		v = r
+	}
+}
+
+func copyFunc(size int) *loop.Func {
+	x := &loop.Buffer{Name: "x", Shape: []int{size}}
+	y := &loop.Buffer{Name: "y", Shape: []int{size}}
+	return &loop.Func{Name: "copy", Params: []*loop.Buffer{x, y}, Body: []loop.Stmt{loop.Loop("i", size, loop.St(y, loop.Ld(x, loop.V("i")), loop.V("i")))}}
+}
+
+// LL renders the program as LLVM IR text.
+func (p *Program) LL() string {
+	mod := newModule()
+	m := mod.m
+	ext := func(name string) *llir.Global {
+		gv := m.NewGlobal(name, f32)
+		gv.Linkage = enum.LinkageExternal
+		gv.Visibility = enum.VisibilityHidden
+		return gv
+	}
+	weights, arena, scratch := ext("wdc_weights"), ext("wdc_arena"), ext("wdc_scratch")
+	var fns []*llir.Func
+	for _, k := range p.kernels {
+		f, err := mod.emitKernel(k.f, k.name)
+		if err != nil {
+			// Lowerings are checked by Eval in tests; report loudly.
+			panic(fmt.Sprintf("llvm: emitting %s: %v", k.name, err))
+		}
+		fns = append(fns, f)
+	}
+	pin, pout := llir.NewParam("inputs", f32pp), llir.NewParam("outputs", f32pp)
+	run := m.NewFunc("wdc_run", types.I32, pin, pout)
+	b := run.NewBlock("entry")
+	ptr := func(base value.Value, off int64) value.Value {
+		return b.NewGetElementPtr(f32, base, constant.NewInt(i64, off))
+	}
+	for ki, k := range p.kernels {
+		var args []value.Value
+		for _, v := range k.args {
+			s := p.where[p.root(v)]
+			switch s.kind {
+			case stInput:
+				args = append(args, b.NewLoad(f32p, b.NewGetElementPtr(f32p, pin, constant.NewInt(i64, int64(s.idx)))))
+			case stOutput:
+				args = append(args, b.NewLoad(f32p, b.NewGetElementPtr(f32p, pout, constant.NewInt(i64, int64(s.idx)))))
+			case stConst:
+				args = append(args, ptr(weights, s.off))
+			default:
+				args = append(args, ptr(arena, s.off))
+			}
+		}
+		off := int64(0)
+		for _, t := range k.f.Temps {
+			args = append(args, ptr(scratch, off))
+			off += int64(t.Size()+15) / 16 * 16
+		}
+		b.NewCall(fns[ki], args...)
+	}
+	b.NewRet(constant.NewInt(types.I32, 0))
+	var sb strings.Builder
+	sb.WriteString("; wdc CPU backend: model " + p.Artifact.Name + "\n")
+	sb.WriteString("; kernels: " + strings.Join(p.Artifact.Kernels, ", ") + "\n")
+	sb.WriteString(m.String())
+	return sb.String()
+}

@@ -1,0 +1,137 @@
+package llvm_test
+
+import (
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"wdc/backends/llvm"
+	"wdc/ir"
+	"wdc/ir/loop"
+	"wdc/runtime"
+	"wdc/runtime/native"
+)
+
+const rtol, atol = 1e-4, 1e-5
+
+func needClang(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("clang-14"); err != nil {
+		t.Skip("clang-14 is not installed")
+	}
+}
+
+func compare(got, want map[string]*ir.Tensor, rt, at float64) error {
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok {
+			return fmt.Errorf("output %q missing", name)
+		}
+		if !g.Shape.Equal(w.Shape) {
+			return fmt.Errorf("output %q: shape %v, want %v", name, g.Shape, w.Shape)
+		}
+		worst, wi := 0.0, -1
+		for i := range w.F {
+			d := math.Abs(float64(g.F[i]) - float64(w.F[i]))
+			lim := at + rt*math.Abs(float64(w.F[i]))
+			if d > lim || g.F[i] != g.F[i] {
+				return fmt.Errorf("output %q element %d: got %v, want %v", name, i, g.F[i], w.F[i])
+			}
+			if d/lim > worst {
+				worst, wi = d/lim, i
+			}
+		}
+		_ = wi
+	}
+	return nil
+}
+
+// compileRun compiles g, runs it natively on feeds, and compares with the
+// interpreter.
+func compileRun(t *testing.T, g *ir.Graph, feeds map[string]*ir.Tensor, opts llvm.Options, rt, at float64) *llvm.Artifact {
+	t.Helper()
+	want, err := runtime.Run(g, feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a, err := llvm.Compile(g, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := native.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := m.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compare(got, want, rt, at); err != nil {
+		t.Fatalf("%v (artifact %s)", err, dir)
+	}
+	return a
+}
+
+// TestEveryOpCompiled compiles all op cases into one model per case...
+// that would take a clang run each; instead the cases are merged into one
+// graph with many outputs, compiled once, and each output compared.
+func TestEveryOpCompiled(t *testing.T) {
+	needClang(t)
+	g := ir.NewGraph("ops")
+	feeds := map[string]*ir.Tensor{}
+	for ci, c := range loop.OpCases() {
+		cg, cf, err := c.Graph(int64(ci) + 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ins []*ir.Value
+		for _, v := range cg.Inputs {
+			name := c.Name + "_" + v.Name
+			nv, err := g.AddInput(name, v.Type, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds[name] = cf[v.Name]
+			ins = append(ins, nv)
+		}
+		n := cg.Nodes[0]
+		out, err := g.AddNode(n.Op, c.Name, ins, n.Attrs, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Outputs = append(g.Outputs, out)
+	}
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads%d", threads), func(t *testing.T) {
+			compileRun(t, g, feeds, llvm.Options{Threads: threads}, rtol, atol)
+		})
+	}
+}
+
+func TestMissingClang(t *testing.T) {
+	g := ir.NewGraph("x")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2}}, ir.Pos{})
+	y, _ := g.AddNode("relu", "y", []*ir.Value{x}, nil, ir.Pos{})
+	g.Outputs = []*ir.Value{y}
+	_, err := llvm.Compile(g, t.TempDir(), llvm.Options{Clang: "clang-does-not-exist"})
+	if err == nil || !contains(err.Error(), "Debian package") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || filepath.Base(s) != "" && indexOf(s, sub) >= 0)
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}

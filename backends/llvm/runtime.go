@@ -1,0 +1,192 @@
+package llvm
+
+import (
+	"fmt"
+	"strings"
+)
+
+// runtimeC is the C runtime compiled with every model: the static arena
+// and scratch, the weights (assembled in from weights.bin), and a small
+// pthread pool that runs the outlined parallel loops. Each parallel loop
+// of n iterations is cut into one contiguous chunk per thread
+// ([n·t/T, n·(t+1)/T)); iterations are independent, so the result does
+// not depend on the thread count.
+const runtimeC = `/* wdc CPU runtime for model %[1]s (generated; do not edit). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define WDC_ARENA_FLOATS %[2]d
+#define WDC_SCRATCH_FLOATS %[3]d
+#define WDC_DEFAULT_THREADS %[4]d
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define EXPORT __attribute__((visibility("default")))
+
+HIDDEN float wdc_arena[WDC_ARENA_FLOATS] __attribute__((aligned(64)));
+HIDDEN float wdc_scratch[WDC_SCRATCH_FLOATS] __attribute__((aligned(64)));
+
+__asm__(".section .rodata\n"
+        ".balign 64\n"
+        ".globl wdc_weights\n"
+        ".hidden wdc_weights\n"
+        ".type wdc_weights, @object\n"
+        "wdc_weights:\n"
+        ".incbin \"weights.bin\"\n"
+        ".size wdc_weights, .-wdc_weights\n"
+        ".text\n");
+
+typedef void (*wdc_body)(void *ctx, int64_t lo, int64_t hi);
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t *workers;
+static int nthreads = 1;      /* threads taking part, the caller included */
+static int running;           /* workers started */
+static int stop;
+static long generation;
+static int pending;
+static wdc_body job_fn;
+static void *job_ctx;
+static int64_t job_n;
+
+static void run_chunk(wdc_body fn, void *ctx, int64_t n, int t, int T) {
+  int64_t lo = n * t / T, hi = n * (t + 1) / T;
+  if (lo < hi) fn(ctx, lo, hi);
+}
+
+static void *worker_main(void *arg) {
+  int id = (int)(intptr_t)arg;
+  long seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&mu);
+    while (generation == seen && !stop) pthread_cond_wait(&start_cv, &mu);
+    if (stop) { pthread_mutex_unlock(&mu); return NULL; }
+    seen = generation;
+    wdc_body fn = job_fn; void *ctx = job_ctx; int64_t n = job_n; int T = nthreads;
+    pthread_mutex_unlock(&mu);
+    run_chunk(fn, ctx, n, id, T);
+    pthread_mutex_lock(&mu);
+    if (--pending == 0) pthread_cond_signal(&done_cv);
+    pthread_mutex_unlock(&mu);
+  }
+}
+
+HIDDEN void wdc_parallel_for(wdc_body fn, void *ctx, int64_t n) {
+  if (nthreads <= 1 || n < 2) { fn(ctx, 0, n); return; }
+  pthread_mutex_lock(&mu);
+  job_fn = fn; job_ctx = ctx; job_n = n;
+  pending = nthreads - 1;
+  generation++;
+  pthread_cond_broadcast(&start_cv);
+  pthread_mutex_unlock(&mu);
+  run_chunk(fn, ctx, n, 0, nthreads);
+  pthread_mutex_lock(&mu);
+  while (pending > 0) pthread_cond_wait(&done_cv, &mu);
+  pthread_mutex_unlock(&mu);
+}
+
+/* wdc_shutdown joins the worker threads; wdc_init or wdc_set_threads
+   starts them again. */
+EXPORT void wdc_shutdown(void) {
+  if (!running) return;
+  pthread_mutex_lock(&mu);
+  stop = 1;
+  pthread_cond_broadcast(&start_cv);
+  pthread_mutex_unlock(&mu);
+  for (int i = 1; i < nthreads; i++) pthread_join(workers[i], NULL);
+  free(workers);
+  workers = NULL;
+  running = 0;
+  stop = 0;
+  nthreads = 1;
+}
+
+/* wdc_set_threads runs the model on n threads (n <= 0: all online CPUs).
+   Returns 0, or -1 when a thread cannot be started. */
+EXPORT int wdc_set_threads(int n) {
+  wdc_shutdown();
+  if (n <= 0) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n = c > 0 ? (int)c : 1;
+  }
+  if (n > 256) n = 256;
+  if (n == 1) return 0;
+  workers = calloc((size_t)n, sizeof(pthread_t));
+  if (!workers) return -1;
+  generation = 0;
+  for (int i = 1; i < n; i++) {
+    if (pthread_create(&workers[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {
+      nthreads = i;
+      running = 1;
+      wdc_shutdown();
+      return -1;
+    }
+  }
+  nthreads = n;
+  running = 1;
+  return 0;
+}
+
+/* wdc_threads is the number of threads a run uses. */
+EXPORT int wdc_threads(void) { return nthreads; }
+
+/* wdc_init starts the thread pool (WDC_THREADS in the environment
+   overrides the compiled default). Returns 0 on success. */
+EXPORT int wdc_init(void) {
+  int n = WDC_DEFAULT_THREADS;
+  const char *env = getenv("WDC_THREADS");
+  if (env && *env) n = atoi(env);
+  return wdc_set_threads(n);
+}
+`
+
+// RuntimeC is the C runtime source for this program.
+func (p *Program) RuntimeC() string {
+	return fmt.Sprintf(runtimeC, p.Artifact.Name, max(p.arena, 16), max(p.scratch, 16), p.threads)
+}
+
+// Header is the C header of the compiled model.
+func (p *Program) Header() string {
+	var b strings.Builder
+	guard := "WDC_MODEL_H"
+	fmt.Fprintf(&b, "/* wdc compiled model %q (generated; do not edit). */\n#ifndef %s\n#define %s\n\n", p.Artifact.Name, guard, guard)
+	fmt.Fprintf(&b, "#define WDC_NUM_INPUTS %d\n#define WDC_NUM_OUTPUTS %d\n", len(p.Artifact.Inputs), len(p.Artifact.Outputs))
+	for i, t := range p.Artifact.Inputs {
+		fmt.Fprintf(&b, "#define WDC_INPUT%d_SIZE %d /* %q f32%v */\n", i, t.Size, t.Name, shapeString(t.Shape))
+	}
+	for i, t := range p.Artifact.Outputs {
+		fmt.Fprintf(&b, "#define WDC_OUTPUT%d_SIZE %d /* %q f32%v */\n", i, t.Size, t.Name, shapeString(t.Shape))
+	}
+	fmt.Fprintf(&b, "#define WDC_ARENA_BYTES %d\n#define WDC_WEIGHTS_BYTES %d\n\n", p.Artifact.Arena, p.Artifact.Weights)
+	b.WriteString(`#ifdef __cplusplus
+extern "C" {
+#endif
+/* Start the thread pool; 0 on success. Call once before wdc_run. */
+int wdc_init(void);
+/* Run the model: inputs[i] holds WDC_INPUTi_SIZE floats, outputs[j]
+   has room for WDC_OUTPUTj_SIZE floats (row-major). 0 on success.
+   Not reentrant: one run at a time per loaded model. */
+int wdc_run(const float **inputs, float **outputs);
+/* Use n threads (n <= 0: all CPUs); 0 on success. */
+int wdc_set_threads(int n);
+int wdc_threads(void);
+/* Join the threads (wdc_init starts them again). */
+void wdc_shutdown(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
+`)
+	return b.String()
+}
+
+func shapeString(s []int) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}

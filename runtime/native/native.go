@@ -1,0 +1,212 @@
+// Package native loads a model compiled by the CPU backend
+// (backends/llvm) and runs it in this process: the shared object is
+// opened with dlopen, wdc_init starts its thread pool, and Run copies the
+// inputs into C memory, calls wdc_run and copies the outputs back.
+package native
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdlib.h>
+
+typedef int (*wdc_init_fn)(void);
+typedef int (*wdc_run_fn)(const float **, float **);
+typedef int (*wdc_set_threads_fn)(int);
+typedef void (*wdc_shutdown_fn)(void);
+
+static int call_init(void *f) { return ((wdc_init_fn)f)(); }
+static int call_run(void *f, float **in, float **out) { return ((wdc_run_fn)f)((const float **)in, out); }
+static int call_set_threads(void *f, int n) { return ((wdc_set_threads_fn)f)(n); }
+static void call_shutdown(void *f) { ((wdc_shutdown_fn)f)(); }
+static void *open_lib(const char *path) { return dlopen(path, RTLD_NOW | RTLD_LOCAL); }
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"unsafe"
+
+	"wdc/ir"
+)
+
+// Tensor describes one input or output, as listed in manifest.json.
+type Tensor struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"`
+	Size  int    `json:"size"`
+}
+
+// Manifest is the part of manifest.json the loader needs.
+type Manifest struct {
+	Name    string   `json:"name"`
+	Library string   `json:"library"`
+	Inputs  []Tensor `json:"inputs"`
+	Outputs []Tensor `json:"outputs"`
+	Threads int      `json:"threads"`
+}
+
+// Model is a loaded compiled model. Its methods are safe for concurrent
+// use; runs are serialized (the compiled code has one static arena).
+type Model struct {
+	Manifest Manifest
+	mu       sync.Mutex
+	lib      unsafe.Pointer
+	run      unsafe.Pointer
+	setThr   unsafe.Pointer
+	shutdown unsafe.Pointer
+	in, out  []*C.float // C buffers, one per input/output
+	inArr    **C.float
+	outArr   **C.float
+}
+
+// Load opens the compiled model in dir (the directory written by
+// backends/llvm.Compile) and starts its threads.
+func Load(dir string) (*Model, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a compiled model directory: %v", dir, err)
+	}
+	var man Manifest
+	if err := json.Unmarshal(data, &man); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, "manifest.json"), err)
+	}
+	if man.Library == "" || filepath.Base(man.Library) != man.Library {
+		return nil, fmt.Errorf("%s: bad library name %q", filepath.Join(dir, "manifest.json"), man.Library)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, man.Library))
+	if err != nil {
+		return nil, err
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	lib := C.open_lib(cpath)
+	if lib == nil {
+		return nil, fmt.Errorf("dlopen %s: %s", path, C.GoString(C.dlerror()))
+	}
+	m := &Model{Manifest: man, lib: lib}
+	sym := func(name string) (unsafe.Pointer, error) {
+		cs := C.CString(name)
+		defer C.free(unsafe.Pointer(cs))
+		p := C.dlsym(lib, cs)
+		if p == nil {
+			return nil, fmt.Errorf("%s: symbol %s not found", path, name)
+		}
+		return p, nil
+	}
+	initF, err := sym("wdc_init")
+	if err == nil {
+		m.run, err = sym("wdc_run")
+	}
+	if err == nil {
+		m.setThr, err = sym("wdc_set_threads")
+	}
+	if err == nil {
+		m.shutdown, err = sym("wdc_shutdown")
+	}
+	if err != nil {
+		C.dlclose(lib)
+		return nil, err
+	}
+	if rc := C.call_init(initF); rc != 0 {
+		C.dlclose(lib)
+		return nil, fmt.Errorf("%s: wdc_init returned %d", path, int(rc))
+	}
+	ptrSize := C.size_t(unsafe.Sizeof((*C.float)(nil)))
+	m.inArr = (**C.float)(C.calloc(C.size_t(len(man.Inputs)+1), ptrSize))
+	m.outArr = (**C.float)(C.calloc(C.size_t(len(man.Outputs)+1), ptrSize))
+	inArr := unsafe.Slice(m.inArr, len(man.Inputs)+1)
+	outArr := unsafe.Slice(m.outArr, len(man.Outputs)+1)
+	for i, t := range man.Inputs {
+		b := (*C.float)(C.calloc(C.size_t(max(t.Size, 1)), 4))
+		m.in = append(m.in, b)
+		inArr[i] = b
+	}
+	for i, t := range man.Outputs {
+		b := (*C.float)(C.calloc(C.size_t(max(t.Size, 1)), 4))
+		m.out = append(m.out, b)
+		outArr[i] = b
+	}
+	return m, nil
+}
+
+// SetThreads sets the number of threads (n <= 0: all CPUs).
+func (m *Model) SetThreads(n int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lib == nil {
+		return fmt.Errorf("model %s is closed", m.Manifest.Name)
+	}
+	if rc := C.call_set_threads(m.setThr, C.int(n)); rc != 0 {
+		return fmt.Errorf("model %s: cannot start %d threads", m.Manifest.Name, n)
+	}
+	return nil
+}
+
+// Run runs the model on inputs (by name, f32 of the compiled shapes) and
+// returns every output by name.
+func (m *Model) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lib == nil {
+		return nil, fmt.Errorf("model %s is closed", m.Manifest.Name)
+	}
+	for name := range inputs {
+		known := false
+		for _, t := range m.Manifest.Inputs {
+			known = known || t.Name == name
+		}
+		if !known {
+			return nil, fmt.Errorf("%q is not an input of model %s", name, m.Manifest.Name)
+		}
+	}
+	for i, t := range m.Manifest.Inputs {
+		x, ok := inputs[t.Name]
+		if !ok {
+			return nil, fmt.Errorf("input %q (f32%v) was not given", t.Name, t.Shape)
+		}
+		if x.Elem.Kind != ir.F32 || !x.Shape.Equal(ir.Shape(t.Shape)) || len(x.F) != t.Size {
+			return nil, fmt.Errorf("input %q must be f32%v, got %v", t.Name, ir.Shape(t.Shape), x.Type)
+		}
+		if t.Size > 0 {
+			copy(unsafe.Slice((*float32)(unsafe.Pointer(m.in[i])), t.Size), x.F)
+		}
+	}
+	if rc := C.call_run(m.run, m.inArr, m.outArr); rc != 0 {
+		return nil, fmt.Errorf("model %s: wdc_run returned %d", m.Manifest.Name, int(rc))
+	}
+	res := map[string]*ir.Tensor{}
+	for i, t := range m.Manifest.Outputs {
+		o := ir.NewTensor(ir.Float32, ir.Shape(t.Shape))
+		if t.Size > 0 {
+			copy(o.F, unsafe.Slice((*float32)(unsafe.Pointer(m.out[i])), t.Size))
+		}
+		res[t.Name] = o
+	}
+	return res, nil
+}
+
+// Close joins the model's threads, frees its buffers and unloads it.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lib == nil {
+		return nil
+	}
+	C.call_shutdown(m.shutdown)
+	for _, b := range append(m.in, m.out...) {
+		C.free(unsafe.Pointer(b))
+	}
+	C.free(unsafe.Pointer(m.inArr))
+	C.free(unsafe.Pointer(m.outArr))
+	m.in, m.out = nil, nil
+	rc := C.dlclose(m.lib)
+	m.lib = nil
+	if rc != 0 {
+		return fmt.Errorf("dlclose: %s", C.GoString(C.dlerror()))
+	}
+	return nil
+}
