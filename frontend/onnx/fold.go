@@ -83,6 +83,9 @@ func gatherTensor(data, idx *ir.Tensor, axis int, maxBytes int64) (*ir.Tensor, e
 		return nil, err
 	}
 	out := ir.NewTensor(data.Elem, shape)
+	if out.Len() == 0 {
+		return out, nil
+	}
 	outer := int(prodInts(data.Shape[:ax]))
 	inner := int(prodInts(data.Shape[ax+1:]))
 	dim := data.Shape[ax]
@@ -301,6 +304,9 @@ func concatTensors(ts []*ir.Tensor, axis int, maxBytes int64) (*ir.Tensor, error
 		return nil, err
 	}
 	out := ir.NewTensor(ts[0].Elem, shape)
+	if out.Len() == 0 {
+		return out, nil
+	}
 	outer := int(prodInts(shape[:ax]))
 	k := 0
 	for o := 0; o < outer; o++ {

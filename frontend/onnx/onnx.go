@@ -626,7 +626,7 @@ func (im *importer) inputType(in *onnxpb.ValueInfoProto, k int) (ir.Type, error)
 	}
 	t := ir.Type{Elem: e, Shape: shape}
 	if err := im.checkSize(t, "graph input "+in.GetName()); err != nil {
-		return ir.Type{}, err
+		return ir.Type{}, fmt.Errorf("%s: %v", im.name, err)
 	}
 	return t, nil
 }
@@ -634,10 +634,10 @@ func (im *importer) inputType(in *onnxpb.ValueInfoProto, k int) (ir.Type, error)
 func (im *importer) checkSize(t ir.Type, what string) error {
 	n := t.Shape.Elements()
 	if n < 0 {
-		return fmt.Errorf("%s: %s has shape %v, too many elements", im.name, what, t.Shape)
+		return fmt.Errorf("%s has shape %v, too many elements", what, t.Shape)
 	}
 	if int64(n)*int64(max(t.Elem.Bytes(), 4)) > im.opts.maxTensor() {
-		return fmt.Errorf("%s: %s of type %v (%d elements) exceeds the memory budget of %d bytes", im.name, what, t, n, im.opts.maxTensor())
+		return fmt.Errorf("%s of type %v (%d elements) exceeds the memory budget of %d bytes", what, t, n, im.opts.maxTensor())
 	}
 	return nil
 }

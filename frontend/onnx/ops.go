@@ -583,7 +583,11 @@ func (nd *node) rangeOp() error {
 		if d == 0 {
 			return fmt.Errorf("delta is zero")
 		}
-		n := int64(math.Max(math.Ceil((l-s)/d), 0))
+		q := math.Ceil((l - s) / d)
+		if math.IsNaN(q) || q > ir.MaxElements {
+			return fmt.Errorf("range from %g to %g by %g is too long", s, l, d)
+		}
+		n := int64(math.Max(q, 0))
 		if n > ir.MaxElements || n*4 > nd.im.opts.maxTensor() {
 			return fmt.Errorf("range of %d elements exceeds the memory budget", n)
 		}
@@ -597,7 +601,11 @@ func (nd *node) rangeOp() error {
 	if d == 0 {
 		return fmt.Errorf("delta is zero")
 	}
-	n := int64(math.Max(math.Ceil(float64(l-s)/float64(d)), 0))
+	q := math.Ceil(float64(l-s) / float64(d))
+	if math.IsNaN(q) || q > ir.MaxElements {
+		return fmt.Errorf("range from %d to %d by %d is too long", s, l, d)
+	}
+	n := int64(math.Max(q, 0))
 	if n > ir.MaxElements || n*8 > nd.im.opts.maxTensor() {
 		return fmt.Errorf("range of %d elements exceeds the memory budget", n)
 	}
