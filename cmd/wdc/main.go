@@ -29,6 +29,7 @@ and analyses it with the Work-Depth model of Ben-Nun & Hoefler.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newCostCmd(), newIRCmd(), newOpsCmd())
+	root.PersistentFlags().Int64Var(&memBudget, "max-tensor-bytes", memBudget, "refuse models with any tensor larger than this many bytes")
+	root.AddCommand(newRunCmd(), newCostCmd(), newIRCmd(), newOpsCmd(), newCheckCmd(), newAccuracyCmd())
 	return root
 }

@@ -6,8 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"wdc/frontend/dsl"
+	"wdc/frontend/onnx"
 	"wdc/ir"
 )
+
+// memBudget bounds any one tensor of an imported model (--max-tensor-bytes).
+var memBudget int64 = 4 << 30
 
 // loadModel reads a network by its file extension.
 func loadModel(path string) (*ir.Graph, error) {
@@ -15,6 +20,10 @@ func loadModel(path string) (*ir.Graph, error) {
 		return nil, fmt.Errorf("cannot read model: %v", err)
 	}
 	switch strings.ToLower(filepath.Ext(path)) {
+	case ".wdc":
+		return dsl.ParseFile(path)
+	case ".onnx":
+		return onnx.Load(path, onnx.Options{MaxTensorBytes: memBudget})
 	case ".ir":
 		text, err := os.ReadFile(path)
 		if err != nil {
