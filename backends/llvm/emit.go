@@ -165,8 +165,6 @@ func (e *fn) parallel(l *loop.For, all []*loop.Buffer, name string) error {
 	it := oe.alloca(i64, "it")
 	oe.vars[l.Var] = oe.alloca(i64, l.Var)
 	oe.cur.NewStore(plo, it)
-	body := &loop.For{Var: "", Kind: l.Kind, Body: l.Body}
-	_ = body
 	head, bodyB, exit := oe.block("par.head"), oe.block("par.body"), oe.block("par.exit")
 	oe.cur.NewBr(head)
 	iv := head.NewLoad(i64, it)
@@ -183,7 +181,7 @@ func (e *fn) parallel(l *loop.For, all []*loop.Buffer, name string) error {
 	oe.finish()
 
 	// In the caller: ctx = [buffers], wdc_parallel_for(fn, ctx, trip).
-	ctx := e.alloca(types.NewArray(uint64(len(all)), f32p), "ctx")
+	ctx := e.alloca(types.NewArray(uint64(len(all)), f32p), "ctx_"+name)
 	for i, b := range all {
 		p := e.cur.NewGetElementPtr(types.NewArray(uint64(len(all)), f32p), ctx, constant.NewInt(i64, 0), constant.NewInt(i64, int64(i)))
 		e.cur.NewStore(e.bufs[b], p)
@@ -261,9 +259,7 @@ func (e *fn) stmt(s loop.Stmt) error {
 }
 
 func (e *fn) forLoop(l *loop.For) error {
-	if l.Kind == loop.Parallel {
-		// Not at top level (e.g. inside an outlined body): run serially.
-	}
+	// A Parallel loop that is not at top level runs serially.
 	a, ok := e.vars[l.Var]
 	if !ok {
 		a = e.alloca(i64, l.Var)

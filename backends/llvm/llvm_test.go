@@ -3,6 +3,7 @@ package llvm_test
 import (
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -57,6 +58,9 @@ func compileRun(t *testing.T, g *ir.Graph, feeds map[string]*ir.Tensor, opts llv
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	if keep := os.Getenv("WDC_TEST_KEEP"); keep != "" { // keep artifacts for inspection
+		dir = filepath.Join(keep, g.Name)
+	}
 	a, err := llvm.Compile(g, dir, opts)
 	if err != nil {
 		t.Fatal(err)
