@@ -25,7 +25,7 @@ func init() {
 	passes.Register(passes.Pass{Name: "pretranspose-weights", Doc: "store constant dense weights used with trans_b=1 transposed, so the GEMM reads them contiguously", Run: PretransposeWeights})
 	passes.Register(passes.Pass{Name: "eliminate-dead", Doc: "remove nodes and constants that no graph output depends on", Run: EliminateDead})
 	passes.RegisterPipeline("cpu-opt", "graph optimizations before CPU code generation",
-		"verify", "fold-constants", "fold-batchnorm", "fuse-bias", "pretranspose-weights", "eliminate-dead")
+		"verify", "fold-constants", "fuse-bias", "fold-batchnorm", "pretranspose-weights", "eliminate-dead")
 }
 
 // Optimize runs the cpu-opt pipeline.
