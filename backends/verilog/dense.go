@@ -403,8 +403,9 @@ func sext0(name string, from, to int) string {
 	return fmt.Sprintf("{%d'b0, %s}", to-from, name)
 }
 
-// reduce generates reduce_sum (an adder tree) and reduce_max (a
-// comparator tree), each followed by a register.
+// reduce generates reduce_sum (an adder tree followed by a register) and
+// reduce_max (a comparator tree, combinational unless adder levels per
+// stage are limited, when it is registered too).
 func (b *builder) reduce(n *ir.Node, ops []operand) (gen, error) {
 	x := ops[0]
 	set, err := ir.ReduceAxes(n, len(x.shape))
@@ -429,6 +430,11 @@ func (b *builder) reduce(n *ir.Node, ops []operand) (gen, error) {
 	var o vw
 	o.f("%s", unusedNote)
 	g := gen{seq: true, latency: 1}
+	// Comparator trees join the next stage unless adder levels are limited.
+	comb := n.Op == "reduce_max" && b.opts.AddLevelsPerStage == 0
+	if comb {
+		g = gen{}
+	}
 	for j, grp := range groups {
 		if n.Op == "reduce_max" {
 			cur := make([]string, len(grp))
@@ -450,6 +456,10 @@ func (b *builder) reduce(n *ir.Node, ops []operand) (gen, error) {
 					next = append(next, name)
 				}
 				cur = next
+			}
+			if comb {
+				o.f("  assign %s = %s;\n", slice("out", j, xw), cur[0])
+				continue
 			}
 			o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", xw-1, j, j, cur[0])
 			o.f("  assign %s = y%d;\n", slice("out", j, xw), j)

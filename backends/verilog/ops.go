@@ -68,6 +68,8 @@ func (b *builder) node(i int, n *ir.Node) error {
 		g, err = b.reduce(n, ops)
 	case "flatten", "reshape":
 		g = wiring(n, ops, nil)
+	case "concat":
+		g, err = concat(n, ops)
 	case "transpose":
 		perm := ir.TransposePerm(n, len(ops[0].shape))
 		g = wiring(n, ops, perm)
@@ -138,8 +140,6 @@ func (b *builder) node(i int, n *ir.Node) error {
 
 	// The instance in the top level.
 	b.decls.f("  wire [%d:0] %s; // %q %v, valid at stage %d\n", cnt*out.W-1, outBus, n.Name(), n.Out.Type, os.stage)
-	b.insts.f("  // %s (%s) -> %v, stage %d..%d\n", n.Name(), n.Op, n.Out.Type, start, os.stage)
-	b.insts.f("  %s u_%s (\n", mod, mod)
 	var conns []string
 	if g.seq {
 		conns = append(conns, ".clk(clk)", ".en(en)")
@@ -151,6 +151,8 @@ func (b *builder) node(i int, n *ir.Node) error {
 		conns = append(conns, fmt.Sprintf(".in%d(%s)", j, b.delayed(s, start-s.stage)))
 	}
 	conns = append(conns, fmt.Sprintf(".out(%s)", outBus))
+	b.insts.f("  // %s (%s) -> %v, stage %d..%d\n", n.Name(), n.Op, n.Out.Type, start, os.stage)
+	b.insts.f("  %s u_%s (\n", mod, mod)
 	b.insts.f("    %s\n  );\n", strings.Join(conns, ",\n    "))
 
 	g.layer.Module, g.layer.File, g.layer.Node, g.layer.Op = mod, mod+".v", n.Name(), n.Op
@@ -388,6 +390,43 @@ func wiring(n *ir.Node, ops []operand, perm []int) gen {
 		o.f("  assign %s = %s;\n", slice("out", i, w), slice("in0", src, w))
 	}
 	return gen{body: o.String()}
+}
+
+// concat joins its operands along an axis (constants become literals).
+func concat(n *ir.Node, ops []operand) (gen, error) {
+	out := n.Out.Type.Shape
+	ax, err := ir.NormAxis(n.Int("axis"), len(out))
+	if err != nil {
+		return gen{}, fmt.Errorf("verilog: %s: %v", n.Where(), err)
+	}
+	w := n.Out.Type.Elem.W
+	var o vw
+	st := out.Strides()
+	for i := 0; i < out.Elements(); i++ {
+		idx := make([]int, len(out))
+		for d := range out {
+			idx[d] = (i / st[d]) % out[d]
+		}
+		k := idx[ax]
+		for _, op := range ops {
+			if k >= op.shape[ax] {
+				k -= op.shape[ax]
+				continue
+			}
+			idx[ax] = k
+			j := 0
+			for d := range op.shape {
+				j = j*op.shape[d] + idx[d]
+			}
+			if op.c != nil {
+				o.f("  assign %s = %d'h%s;\n", slice("out", i, w), w, hexWord(op.c.I[j], w))
+			} else {
+				o.f("  assign %s = %s;\n", slice("out", i, w), slice(op.port, j, w))
+			}
+			break
+		}
+	}
+	return gen{body: o.String()}, nil
 }
 
 // lut: out = table[clamp((x >> shift) + offset, 0, N-1)], an asynchronous

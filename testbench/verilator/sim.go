@@ -161,8 +161,8 @@ func Build(dir string) (string, error) {
 			return "", err
 		}
 	}
-	srcs := append(append([]string{}, d.Files...), d.MemFiles...)
-	srcs = append(srcs, HarnessFile, verilog.DesignFile)
+	// .mem files are read when the simulation starts, so they are not part of the build
+	srcs := append(append([]string{}, d.Files...), HarnessFile, verilog.DesignFile)
 	h := sha256.New()
 	for _, s := range srcs {
 		b, err := os.ReadFile(filepath.Join(dir, s))

@@ -2,7 +2,9 @@ package verilator
 
 import (
 	"math/rand"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,7 +110,7 @@ func randomInputs(g *ir.Graph, n int, scale float64) []*ir.Tensor {
 }
 
 // emitCheck emits g, lints it and simulates it bit-exact against the golden model.
-func emitCheck(t *testing.T, g *ir.Graph, opts verilog.Options, inputs []*ir.Tensor, sim Options) (*verilog.Design, *Check) {
+func emitCheck(t *testing.T, g *ir.Graph, opts verilog.Options, inputs []*ir.Tensor, sim Options) (*verilog.Design, *Check, string) {
 	t.Helper()
 	dir := t.TempDir()
 	d, err := verilog.Emit(g, dir, opts)
@@ -131,7 +133,7 @@ func emitCheck(t *testing.T, g *ir.Graph, opts verilog.Options, inputs []*ir.Ten
 	if sim.ReadySeed == 0 && len(inputs) > 2 && c.IICycles != d.IICycles {
 		t.Errorf("measured II %d cycles, the design predicts %d", c.IICycles, d.IICycles)
 	}
-	return d, c
+	return d, c, dir
 }
 
 func TestDenseReluSmall(t *testing.T) {
@@ -143,6 +145,85 @@ func TestDenseReluSmall(t *testing.T) {
 	y := b.dense(h, 3, ir.FixedType(6, 1), ir.FixedType(9, 5))
 	y = b.cast(y, ir.FixedType(12, 6))
 	g := b.finish(y)
-	d, c := emitCheck(t, g, verilog.Options{}, randomInputs(g, 50, 2), Options{})
+	d, c, _ := emitCheck(t, g, verilog.Options{}, randomInputs(g, 50, 2), Options{})
 	t.Logf("latency %d (predicted %d), II %d, estimate %+v", c.LatencyCycles, d.LatencyCycles, c.IICycles, d.Estimate)
+}
+
+func fx(w, i int, r ir.Rounding, o ir.Overflow) ir.Elem {
+	return ir.Elem{Kind: ir.Fixed, W: w, I: i, Round: r, Ovf: o}
+}
+
+// TestOpsBitExact runs casts with every rounding and overflow mode,
+// lookups, element-wise arithmetic, reductions and relu side by side in
+// one design (joined by concat) against the golden model, with and
+// without back-pressure.
+func TestOpsBitExact(t *testing.T) {
+	needTools(t)
+	b, xq := newGB(t, "ops", 8, ir.FixedType(12, 5))
+	var br []*ir.Value
+	var casts []*ir.Value
+	for _, r := range []ir.Rounding{ir.Truncate, ir.RoundHalfEven} {
+		for _, o := range []ir.Overflow{ir.Wrap, ir.Saturate} {
+			c := b.cast(xq, fx(6, 2, r, o))
+			casts = append(casts, c)
+			br = append(br, c)
+		}
+	}
+	br = append(br, b.cast(xq, fx(14, 4, ir.RoundHalfEven, ir.Saturate)))
+	br = append(br, b.cast(xq, fx(9, 5, ir.RoundHalfEven, ir.Wrap)))
+	tab1 := b.konst(ir.FixedType(10, 1), ir.Shape{32}, 511)
+	br = append(br, b.node("lut", []*ir.Value{xq, tab1}, ir.Attrs{"shift": ir.IntAttr(5), "offset": ir.IntAttr(16)}))
+	tab2 := b.konst(ir.FixedType(8, 3), ir.Shape{20}, 127)
+	br = append(br, b.node("lut", []*ir.Value{casts[1], tab2}, ir.Attrs{"shift": ir.IntAttr(-1), "offset": ir.IntAttr(3)}))
+	br = append(br, b.node("add", []*ir.Value{xq, b.konst(ir.FixedType(8, 2), ir.Shape{1, 8}, 127)}, nil))
+	br = append(br, b.node("sub", []*ir.Value{casts[0], xq}, nil))
+	br = append(br, b.node("mul", []*ir.Value{casts[2], b.konst(ir.FixedType(5, 1), ir.Shape{8}, 15)}, nil))
+	br = append(br, b.node("mul", []*ir.Value{casts[0], casts[3]}, nil))
+	br = append(br, b.node("reduce_sum", []*ir.Value{xq}, ir.Attrs{"axes": ir.IntsAttr(1)}))
+	br = append(br, b.node("reduce_max", []*ir.Value{xq}, ir.Attrs{"axes": ir.IntsAttr(1)}))
+	br = append(br, b.node("relu", []*ir.Value{xq}, nil))
+	common := ir.FixedType(24, 12)
+	for i := range br {
+		br[i] = b.cast(br[i], common)
+	}
+	y := b.node("concat", br, ir.Attrs{"axis": ir.IntAttr(1)})
+	g := b.finish(y)
+	inputs := randomInputs(g, 200, 6)
+	d, c, dir := emitCheck(t, g, verilog.Options{}, inputs, Options{})
+	t.Logf("latency %d, II %d", c.LatencyCycles, c.IICycles)
+	// back-pressure: the same words, whatever the consumer's pace
+	c2, err := Run(g, dir, inputs, Options{ReadySeed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Mismatches != 0 {
+		t.Fatalf("with back-pressure %d vectors differ; first: %v", c2.Mismatches, c2.First)
+	}
+	// a corrupted table must be reported as a divergence
+	var mem string
+	for _, f := range d.MemFiles {
+		mem = f
+	}
+	path := filepath.Join(dir, mem)
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(text), "\n")
+	for i := range lines {
+		if lines[i] != "" {
+			lines[i] = strings.Repeat("7", len(lines[i]))
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := Run(g, dir, inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.Mismatches == 0 || c3.First == nil || c3.First.Layer != d.Output.Value {
+		t.Fatalf("corrupted table not detected: %+v", c3)
+	}
+	t.Logf("corrupted %s: %d mismatches, first %v", mem, c3.Mismatches, c3.First)
 }

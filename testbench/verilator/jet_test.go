@@ -1,0 +1,69 @@
+package verilator
+
+import (
+	"os"
+	"time"
+	"path/filepath"
+	"testing"
+
+	"wdc/backends/verilog"
+	"wdc/frontend/onnx"
+	"wdc/ir"
+	"wdc/passes/quantize"
+)
+
+func sharedData(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"../../../shared/testdata", "/work/shared/testdata"} {
+		if _, err := os.Stat(filepath.Join(p, "models")); err == nil {
+			return p
+		}
+	}
+	t.Skip("shared test data (../shared/testdata) is missing")
+	return ""
+}
+
+func jetTagger(t *testing.T) (*ir.Graph, *ir.Graph, [][]float32) {
+	t.Helper()
+	s := sharedData(t)
+	g, err := onnx.Load(filepath.Join(s, "models", "jet-tagger", "onnx", "model.onnx"), onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := quantize.Quantize(g, quantize.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecs, err := ReadDat(filepath.Join(s, "models", "jet-tagger", "tb_input_features.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, q, vecs
+}
+
+// TestJetTagger: the hls4ml jet tagger at fixed<16,6> (round-half-even,
+// saturate), R = 1, all 1,000 vectors of tb_input_features.dat bit-exact
+// against the golden model, latency at most 10 cycles, II 1.
+func TestJetTagger(t *testing.T) {
+	needTools(t)
+	_, q, vecs := jetTagger(t)
+	inputs, err := FloatInputs(q, vecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d, c, _ := emitCheck(t, q, verilog.Options{}, inputs, Options{})
+	t.Logf("%d vectors: latency %d cycles, II %d, estimate %+v (%.1fs)", c.Vectors, c.LatencyCycles, c.IICycles, d.Estimate, time.Since(start).Seconds())
+	if c.Vectors != 1000 {
+		t.Errorf("%d vectors, want 1000", c.Vectors)
+	}
+	if c.LatencyCycles > 10 {
+		t.Errorf("latency %d cycles, want at most 10", c.LatencyCycles)
+	}
+	if c.IICycles != 1 {
+		t.Errorf("II %d, want 1", c.IICycles)
+	}
+	for _, l := range d.Layers {
+		t.Logf("%-40s %-10s %-22s latency %d stage %d mult %d", l.Module, l.Op, l.Precision, l.Latency, l.Stage, l.Multipliers)
+	}
+}
