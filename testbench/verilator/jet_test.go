@@ -2,9 +2,9 @@ package verilator
 
 import (
 	"os"
-	"time"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"wdc/backends/verilog"
 	"wdc/frontend/onnx"
