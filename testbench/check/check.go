@@ -354,7 +354,11 @@ func (r Result) line(opts Options) string {
 	return s
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, ":\n  ", ": ")
+	s = strings.ReplaceAll(s, "\n  ", "; ")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
 
 // RunCase imports a case's model, runs each data set on target and
 // compares the outputs. Graph inputs the importer needs as constants
