@@ -19,7 +19,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,6 +125,28 @@ type Result struct {
 	Peers   []PeerResult
 	Inputs  []string // input names, with the seed used
 	Seed    int64
+	// CPUs and the 1-minute load average before and after the rounds
+	// (NaN where /proc/loadavg cannot be read): a load above CPUs means
+	// other work shared the machine.
+	CPUs                  int
+	LoadBefore, LoadAfter float64
+}
+
+// loadAvg reads the 1-minute load average (NaN if unknown).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return math.NaN()
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return math.NaN()
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
 }
 
 // PeerResult is one peer's figures.
@@ -226,7 +251,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for _, v := range g.Inputs {
 		inNames = append(inNames, v.Name)
 	}
-	res := &Result{Model: name, Target: cfg.Target, Threads: cfg.Threads, FLOPs: CountFLOPs(g), Inputs: inNames, Seed: cfg.Seed}
+	res := &Result{Model: name, Target: cfg.Target, Threads: cfg.Threads, FLOPs: CountFLOPs(g), Inputs: inNames, Seed: cfg.Seed,
+		CPUs: goruntime.NumCPU(), LoadBefore: loadAvg()}
 	if s, ok := runner.(fmt.Stringer); ok {
 		res.Runner = s.String()
 	}
@@ -301,19 +327,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			pr.Err = err.Error()
 			continue
 		}
-		cs = append(cs, &contestant{name: c, peer: p})
-		if err := p.Load(model, cfg.Threads); err != nil {
-			pr.Err = err.Error()
-			continue
-		}
-		pr.Version = p.Version
-		if err := p.SetInputs(inNames, inputs); err != nil {
-			pr.Err = err.Error()
-			continue
-		}
-		cs[len(cs)-1].pr = pr
-		cs[len(cs)-1].run = p.Run
+		cs = append(cs, &contestant{name: c, peer: p, pr: pr})
 	}
+	// Load the model in every peer at once (Python's imports are slow).
+	var wg sync.WaitGroup
+	for _, c := range cs[1:] {
+		wg.Add(1)
+		go func(c *contestant) {
+			defer wg.Done()
+			if err := c.peer.Load(model, cfg.Threads); err != nil {
+				c.pr.Err = err.Error()
+				return
+			}
+			c.pr.Version = c.peer.Version
+			if err := c.peer.SetInputs(inNames, inputs); err != nil {
+				c.pr.Err = err.Error()
+				return
+			}
+			c.run = c.peer.Run
+		}(c)
+	}
+	wg.Wait()
 	// Contestants whose peer failed leave the race.
 	live := cs[:0:0]
 	for _, c := range cs {
@@ -412,6 +446,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res.Rounds = cfg.Runs
+	res.LoadAfter = loadAvg()
 	res.WDC = Summarize(wdc.ms)
 	for _, c := range racing {
 		if c.pr == nil || c.pr.Err != "" {

@@ -39,6 +39,8 @@ type JSONResult struct {
 	Runner   string              `json:"runner,omitempty"`
 	FLOPs    int64               `json:"flops,omitempty"`
 	GFLOPS   *float64            `json:"gflops,omitempty"`
+	CPUs     int                 `json:"cpus,omitempty"`
+	Load     []*float64          `json:"load_avg,omitempty"` // 1-minute load average before and after
 }
 
 // num makes NaN and ±Inf null in JSON (which has no such numbers).
@@ -55,7 +57,10 @@ func (r *Result) JSON() JSONResult {
 		Model: r.Model, Target: r.Target, Threads: r.Threads,
 		MedianMS: num(r.WDC.Median), P10MS: num(r.WDC.P10), P90MS: num(r.WDC.P90),
 		Runs: r.WDC.N, Rounds: r.Rounds, Runner: r.Runner, FLOPs: r.FLOPs,
-		Peers: map[string]JSONPeer{},
+		Peers: map[string]JSONPeer{}, CPUs: r.CPUs,
+	}
+	if r.CPUs > 0 {
+		j.Load = []*float64{num(r.LoadBefore), num(r.LoadAfter)}
 	}
 	if g := r.GFLOPS(r.WDC.Median); g > 0 {
 		j.GFLOPS = num(g)
@@ -105,7 +110,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 	} else {
 		runner = ""
 	}
-	fmt.Fprintf(w, "%s  target %s%s  threads %d  %d interleaved rounds\n", r.Model, r.Target, runner, r.Threads, r.Rounds)
+	fmt.Fprintf(w, "%s  target %s%s  threads %d  %d interleaved rounds", r.Model, r.Target, runner, r.Threads, r.Rounds)
+	if r.CPUs > 0 && !math.IsNaN(r.LoadBefore) {
+		fmt.Fprintf(w, "  load %.1f/%.1f on %d CPUs", r.LoadBefore, r.LoadAfter, r.CPUs)
+		if math.Max(r.LoadBefore, r.LoadAfter) > float64(r.CPUs) {
+			fmt.Fprint(w, " (busy machine: trust the ratios, not the times)")
+		}
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	gf := r.FLOPs > 0
 	hdr := "\tmedian ms\tp10 ms\tp90 ms\truns\t"

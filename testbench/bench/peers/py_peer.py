@@ -25,10 +25,6 @@ import time
 import traceback
 
 
-def die_reply(msg):
-    return {"ok": False, "error": msg}
-
-
 def encode(name, arr):
     import numpy as np
     a = np.ascontiguousarray(arr, dtype="<f4")
@@ -92,9 +88,11 @@ class TorchModel:
         self.consts = {k: torch.from_numpy(np.array(v)) for k, v in inits.items()}
         self.inputs = [value_meta(i) for i in m.graph.input if i.name not in inits]
         self.outputs = [value_meta(o) for o in m.graph.output]
-        self.steps = []
+        self.plan = []
         for node in m.graph.node:
-            self.steps.append(self.compile(node))
+            step = self.compile(node)
+            if step is not None:
+                self.plan.append((step, node.output[0]))
 
     def pads2d(self, a, x_rank):
         sp = x_rank - 2
@@ -275,27 +273,13 @@ class TorchModel:
             return None
         raise ValueError("node %r: ONNX op %s is not supported by the PyTorch peer" % (node.name or outs[0], op))
 
-    def forward(self, feeds):
-        env = dict(self.consts)
-        env.update(feeds)
-        return env
-
     def run(self, feeds):
         env = dict(self.consts)
         env.update(feeds)
         # Steps are closures in node order; each writes its node's first output.
-        for step, out in self._plan:
+        for step, out in self.plan:
             env[out] = step(env)
         return [env[o["name"]] for o in self.outputs]
-
-
-def make_torch(path, threads):
-    import torch
-    m = TorchModel(path, threads)
-    import onnx
-    model = onnx.load(path, load_external_data=False)
-    m._plan = [(s, n.output[0]) for s, n in zip(m.steps, model.graph.node) if s is not None]
-    return m
 
 
 # ---------------------------------------------------------------- numpy
@@ -385,7 +369,7 @@ def main():
                     if isinstance(torch, Exception):
                         raise RuntimeError("PyTorch is missing (Debian: apt-get install python3-torch): %s" % torch)
                     torch.set_num_threads(threads)
-                    model = make_torch(req["model"], threads)
+                    model = TorchModel(req["model"], threads)
                     version = "torch %s (%s)" % (torch.__version__, "oneDNN" if torch.backends.mkldnn.is_available() else "no oneDNN")
                 else:
                     try:
@@ -437,7 +421,7 @@ def main():
             msg = "%s: %s" % (type(e).__name__, e)
             if os.environ.get("WDC_PEER_TRACE"):
                 msg += "\n" + traceback.format_exc()
-            reply = die_reply(msg)
+            reply = {"ok": False, "error": msg}
         out.write(json.dumps(reply) + "\n")
         out.flush()
 
