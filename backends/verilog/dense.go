@@ -349,7 +349,11 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 			} else {
 				o.f("  always @(posedge clk) if (en && vB) begin\n")
 				o.f("    if (rB == %d'd%d) %s <= %s;\n", cw, c, name, pe)
-				o.f("    else if (rB > %d'd%d && rB <= %d'd%d) %s <= %s + %s;\n", cw, c, cw, hi, name, name, pe)
+				cond := fmt.Sprintf("rB > %d'd%d && rB <= %d'd%d", cw, c, cw, hi)
+				if hi == 1<<uint(cw)-1 { // the counter's largest value: no upper bound
+					cond = fmt.Sprintf("rB > %d'd%d", cw, c)
+				}
+				o.f("    else if (%s) %s <= %s + %s;\n", cond, name, name, pe)
 				o.f("  end\n")
 			}
 			g.layer.Registers += awd

@@ -67,3 +67,27 @@ func TestJetTagger(t *testing.T) {
 		t.Logf("%-40s %-10s %-22s latency %d stage %d mult %d", l.Module, l.Op, l.Precision, l.Latency, l.Stage, l.Multipliers)
 	}
 }
+
+// TestJetTaggerSynth synthesizes the jet tagger with yosys synth_xilinx.
+// It takes long on two cores, so it runs only with WDC_SYNTH_JET=1
+// (docs/fpga.md gives the figures):
+//
+//	WDC_SYNTH_JET=1 go test ./testbench/verilator -run TestJetTaggerSynth -v -timeout 2h
+func TestJetTaggerSynth(t *testing.T) {
+	if os.Getenv("WDC_SYNTH_JET") == "" {
+		t.Skip("set WDC_SYNTH_JET=1 to synthesize the jet tagger with yosys (slow)")
+	}
+	_, q, _ := jetTagger(t)
+	dir := os.Getenv("WDC_SYNTH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if _, err := verilog.Emit(q, dir, verilog.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := verilog.Report(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("jet tagger, fixed<16,6>, R=1:\n%s", r.Table())
+}

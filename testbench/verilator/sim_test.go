@@ -227,3 +227,39 @@ func TestOpsBitExact(t *testing.T) {
 	}
 	t.Logf("corrupted %s: %d mismatches, first %v", mem, c3.Mismatches, c3.First)
 }
+
+// TestReuseFactors: dense layers time-multiplexed with reuse factors that
+// divide the inputs (R=2), straddle outputs (R=3 with 4 inputs), exceed
+// the inputs (R=8 with 6) and leave one multiplier (R=K·N), bit-exact,
+// with the input throttled to the largest R.
+func TestReuseFactors(t *testing.T) {
+	needTools(t)
+	b, x := newGB(t, "reuse", 4, ir.FixedType(10, 4))
+	h1 := b.dense(x, 6, ir.FixedType(8, 2), ir.FixedType(8, 3))
+	h := b.node("relu", []*ir.Value{b.cast(h1, fx(10, 4, ir.RoundHalfEven, ir.Saturate))}, nil)
+	h2 := b.dense(h, 4, ir.FixedType(7, 1), ir.FixedType(12, 6))
+	h = b.cast(h2, fx(12, 5, ir.Truncate, ir.Saturate))
+	h3 := b.dense(h, 3, ir.FixedType(9, 3), ir.Elem{})
+	h4 := b.dense(b.cast(h3, ir.FixedType(10, 5)), 2, ir.FixedType(9, 3), ir.FixedType(9, 3))
+	y := b.cast(h4, ir.FixedType(16, 8))
+	g := b.finish(y)
+	opts := verilog.Options{Reuse: map[string]int{h1.Name: 3, h2.Name: 8, h3.Name: 12, h4.Name: 2}}
+	inputs := randomInputs(g, 40, 3)
+	d, c, dir := emitCheck(t, g, opts, inputs, Options{})
+	if d.IICycles != 12 {
+		t.Errorf("II %d, want 12", d.IICycles)
+	}
+	for _, l := range d.Layers {
+		if l.Op == "dense" {
+			t.Logf("%s: R=%d, %d multipliers, latency %d", l.Node, l.Reuse, l.Multipliers, l.Latency)
+		}
+	}
+	t.Logf("latency %d, II %d", c.LatencyCycles, c.IICycles)
+	c2, err := Run(g, dir, inputs, Options{ReadySeed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Mismatches != 0 {
+		t.Fatalf("with back-pressure %d vectors differ; first: %v", c2.Mismatches, c2.First)
+	}
+}
