@@ -125,7 +125,10 @@ func Compile(g *ir.Graph, outDir string, opts Options) (*Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	ll := prog.LL()
+	ll, err := prog.LL()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -408,7 +411,7 @@ func copyFunc(size int) *loop.Func {
 }
 
 // LL renders the program as LLVM IR text.
-func (p *Program) LL() string {
+func (p *Program) LL() (string, error) {
 	mod := newModule()
 	m := mod.m
 	ext := func(name string) *llir.Global {
@@ -422,8 +425,7 @@ func (p *Program) LL() string {
 	for _, k := range p.kernels {
 		f, err := mod.emitKernel(k.f, k.name)
 		if err != nil {
-			// Lowerings are checked by Eval in tests; report loudly.
-			panic(fmt.Sprintf("llvm: emitting %s: %v", k.name, err))
+			return "", fmt.Errorf("CPU backend: emitting kernel %s: %v", k.name, err)
 		}
 		fns = append(fns, f)
 	}
@@ -460,5 +462,5 @@ func (p *Program) LL() string {
 	sb.WriteString("; wdc CPU backend: model " + p.Artifact.Name + "\n")
 	sb.WriteString("; kernels: " + strings.Join(p.Artifact.Kernels, ", ") + "\n")
 	sb.WriteString(m.String())
-	return sb.String()
+	return sb.String(), nil
 }

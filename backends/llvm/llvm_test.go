@@ -140,3 +140,21 @@ func TestMissingClang(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestUnsupportedOpsListedAtOnce(t *testing.T) {
+	g := ir.NewGraph("u")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{4}}, ir.Pos{})
+	c, err := g.AddNode("cast", "c", []*ir.Value{x}, ir.Attrs{"to": ir.StringAttr("i32")}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.AddNode("cast", "d", []*ir.Value{c}, ir.Attrs{"to": ir.StringAttr("f32")}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{d}
+	_, err = llvm.Build(g, llvm.Options{})
+	if err == nil || !strings.Contains(err.Error(), "cannot compile op(s) cast") {
+		t.Fatalf("err = %v", err)
+	}
+}
