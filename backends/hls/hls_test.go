@@ -247,3 +247,28 @@ func TestMNISTCNNCSim(t *testing.T) {
 	}
 	csimMatches(t, q, vecs)
 }
+
+func TestConv1DBitExact(t *testing.T) {
+	needGxx(t)
+	g := ir.NewGraph("c1d")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 2, 9}}, ir.Pos{})
+	w := ir.NewTensor(ir.Float32, ir.Shape{3, 2, 3})
+	for i := range w.F {
+		w.F[i] = float32(i%5)/4 - 0.5
+	}
+	wv, _ := g.AddConst("w", w, ir.Pos{})
+	c, err := g.AddNode("conv", "c", []*ir.Value{x, wv}, ir.Attrs{"pads": ir.IntsAttr(2, 1), "strides": ir.IntsAttr(2), "dilations": ir.IntsAttr(2)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := g.AddNode("max_pool", "p", []*ir.Value{c}, ir.Attrs{"kernel_shape": ir.IntsAttr(2), "pads": ir.IntsAttr(1, 0)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{p}
+	q, err := quantize.Quantize(g, quantize.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	csimMatches(t, q, randVecs(50, 18, 3))
+}
