@@ -202,17 +202,56 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 		}
 	}
 	o.f("  always @(posedge clk) if (en) begin\n")
+	maxDigits := b.opts.ShiftAddDigits
+	if maxDigits == 0 {
+		maxDigits = DefaultShiftAddDigits
+	}
+	shiftAdds := 0
 	for j := 0; j < nn; j++ {
 		for i := 0; i < k; i++ {
-			if w[j][i] != 0 {
-				o.f("    p%d_%d <= x%d * %s;\n", j, i, i, lit(w[j][i], pw))
+			if w[j][i] == 0 {
+				continue
 			}
+			if ds := csd(w[j][i]); len(ds) <= maxDigits {
+				// constant coefficient: shifts and adds in LUTs, no DSP
+				var terms []string
+				for q, d := range ds {
+					sh := fmt.Sprintf("x%d", i)
+					if d.shift > 0 {
+						sh = fmt.Sprintf("{x%d[%d:0], %d'b0}", i, pw-1-d.shift, d.shift)
+					}
+					switch {
+					case q == 0 && d.neg:
+						terms = append(terms, "- "+sh)
+					case q == 0:
+						terms = append(terms, sh)
+					case d.neg:
+						terms = append(terms, "- "+sh)
+					default:
+						terms = append(terms, "+ "+sh)
+					}
+				}
+				expr := strings.Join(terms, " ")
+				if strings.HasPrefix(expr, "- ") {
+					expr = fmt.Sprintf("%d'd0 %s", pw, expr)
+				}
+				o.f("    p%d_%d <= %s; // x · %d\n", j, i, expr, w[j][i])
+				shiftAdds++
+				g.layer.AdderBits += (len(ds) - 1) * pw
+				if len(ds) == 1 && ds[0].neg {
+					g.layer.AdderBits += pw
+				}
+				continue
+			}
+			o.f("    p%d_%d <= x%d * %s;\n", j, i, i, lit(w[j][i], pw))
 		}
 	}
 	o.f("  end\n")
+	g.layer.ShiftAdd = shiftAdds
+	mults -= shiftAdds
 	g.layer.Multipliers = mults
 	g.layer.MultBits = [2]int{xe.W, we.W}
-	g.layer.Registers = mults * pw
+	g.layer.Registers = (mults + shiftAdds) * pw
 	// the adder trees, the same depth for every output
 	maxTerms := 1
 	for j := 0; j < nn; j++ {
@@ -490,4 +529,36 @@ func (b *builder) reduce(n *ir.Node, ops []operand) (gen, error) {
 	}
 	g.body = o.String()
 	return g, nil
+}
+
+// DefaultShiftAddDigits is the default of Options.ShiftAddDigits.
+const DefaultShiftAddDigits = 3
+
+type digit struct {
+	shift int
+	neg   bool
+}
+
+// csd is the canonical signed-digit form of v: the fewest ±2^k terms
+// (non-adjacent form), least significant first.
+func csd(v int64) []digit {
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = uint64(-v)
+	}
+	var ds []digit
+	for k := 0; u != 0; k++ {
+		if u&1 == 1 {
+			if u&3 == 3 { // ...11: -1 here, carry up
+				ds = append(ds, digit{k, !neg})
+				u++
+			} else {
+				ds = append(ds, digit{k, neg})
+				u--
+			}
+		}
+		u >>= 1
+	}
+	return ds
 }

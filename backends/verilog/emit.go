@@ -39,6 +39,12 @@ type Options struct {
 	// pipeline registers (0: a whole tree in one stage after the
 	// registered multipliers, which is what meets hls4ml's latency).
 	AddLevelsPerStage int
+	// ShiftAddDigits: a constant weight whose canonical signed-digit form
+	// has at most this many nonzero digits is multiplied with shifts and
+	// adds in LUTs instead of a DSP multiplier (fully parallel layers
+	// only). 0 means DefaultShiftAddDigits (3); -1 puts every product on
+	// a multiplier.
+	ShiftAddDigits int
 	// Top names the top-level module (default "top").
 	Top string
 }
@@ -65,7 +71,8 @@ type Layer struct {
 	Latency     int    `json:"latency"`   // cycles from its inputs to its result
 	Stage       int    `json:"stage"`     // cycle its result is valid, counted from input acceptance
 	Reuse       int    `json:"reuse,omitempty"`
-	Multipliers int    `json:"multipliers,omitempty"`
+	Multipliers int    `json:"multipliers,omitempty"` // DSP multipliers
+	ShiftAdd    int    `json:"shift_add,omitempty"`   // constant products built from shifts and adds
 	Adders      int    `json:"adders,omitempty"`
 	AdderBits   int    `json:"adder_bits,omitempty"` // total width of the adders and comparators
 	LogicBits   int    `json:"logic_bits,omitempty"` // bits of other logic (casts, relu, muxes)

@@ -143,3 +143,27 @@ func TestReportSmall(t *testing.T) {
 		t.Errorf("estimate %+v, design says %+v", r.Estimate, d.Estimate)
 	}
 }
+
+func TestCSD(t *testing.T) {
+	for v := int64(-70000); v <= 70000; v++ {
+		var sum int64
+		last := -2
+		for _, d := range csd(v) {
+			if d.shift == last+1 {
+				t.Fatalf("%d: adjacent digits %v", v, csd(v))
+			}
+			last = d.shift
+			if d.neg {
+				sum -= 1 << d.shift
+			} else {
+				sum += 1 << d.shift
+			}
+		}
+		if sum != v {
+			t.Fatalf("csd(%d) = %v sums to %d", v, csd(v), sum)
+		}
+	}
+	if n := len(csd(7)); n != 2 { // 8 - 1
+		t.Errorf("csd(7) has %d digits, want 2", n)
+	}
+}
