@@ -87,6 +87,16 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	return enc.Encode(r.JSON())
 }
 
+func fmtRatio(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	if v >= 0.1 {
+		return fmt.Sprintf("%.2fx", v)
+	}
+	return fmt.Sprintf("%.2gx", v)
+}
+
 func fmtMS(v float64) string {
 	switch {
 	case math.IsNaN(v):
@@ -111,7 +121,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		runner = ""
 	}
 	fmt.Fprintf(w, "%s  target %s%s  threads %d  %d interleaved rounds", r.Model, r.Target, runner, r.Threads, r.Rounds)
-	if r.CPUs > 0 && !math.IsNaN(r.LoadBefore) {
+	if r.CPUs > 0 && !math.IsNaN(r.LoadBefore) && !math.IsNaN(r.LoadAfter) {
 		fmt.Fprintf(w, "  load %.1f/%.1f on %d CPUs", r.LoadBefore, r.LoadAfter, r.CPUs)
 		if math.Max(r.LoadBefore, r.LoadAfter) > float64(r.CPUs) {
 			fmt.Fprint(w, " (busy machine: trust the ratios, not the times)")
@@ -146,7 +156,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 			diff += " WRONG"
 			notes = append(notes, fmt.Sprintf("%s: outputs differ from wdc's by up to %.3g (largest |wdc| %.3g): its figures compare different computations", p.Name, p.MaxAbsDiff, p.MaxAbsRef))
 		}
-		line(p.Name, p.Stats, fmt.Sprintf("%.2fx", p.Ratio), diff)
+		line(p.Name, p.Stats, fmtRatio(p.Ratio), diff)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -195,7 +205,7 @@ func WriteSummary(w io.Writer, rs []*Result) error {
 					cell, ratio = "n/a", "-"
 				default:
 					cell = fmtMS(p.Stats.Median)
-					ratio = fmt.Sprintf("%.2fx", p.Ratio)
+					ratio = fmtRatio(p.Ratio)
 					if !p.Agree {
 						ratio += " WRONG"
 					}
