@@ -104,6 +104,18 @@ type Design struct {
 	IICycles      int       `json:"ii_cycles"`      // predicted initiation interval
 	Estimate      Resources `json:"estimate"`       // analytic estimate (see estimate.go)
 	DelayBits     int       `json:"delay_bits"`     // flip-flops of the top level's delay lines
+	Taps          []Tap     `json:"taps"`           // every layer's result net in the top level
+}
+
+// Tap is a layer's result in the top level, readable in simulation (the
+// net is marked verilator public): Count words of W bits, valid Stage
+// cycles after the vector was accepted when the pipeline does not stall.
+type Tap struct {
+	Value string `json:"value"`
+	Net   string `json:"net"`
+	W     int    `json:"w"`
+	Count int    `json:"count"`
+	Stage int    `json:"stage"`
 }
 
 // DesignFile is the name of the design description in an output directory.

@@ -89,9 +89,9 @@ func (b *builder) node(i int, n *ir.Node) error {
 	}
 	out := n.Out.Type.Elem
 	cnt := n.Out.Type.Shape.Elements()
-	outBus := "n_" + sanitize(n.Name())
+	outBus := "n_" + netName(n.Name())
 	for k := 0; b.usedNet(outBus); k++ {
-		outBus = fmt.Sprintf("n%d_%s", k, sanitize(n.Name()))
+		outBus = fmt.Sprintf("n%d_%s", k, netName(n.Name()))
 	}
 	os := &sig{v: n.Out, bus: outBus, e: out, n: cnt, stage: start + g.latency}
 	b.sigs[n.Out] = os
@@ -139,7 +139,8 @@ func (b *builder) node(i int, n *ir.Node) error {
 	b.design.Files = append(b.design.Files, mod+".v")
 
 	// The instance in the top level.
-	b.decls.f("  wire [%d:0] %s; // %q %v, valid at stage %d\n", cnt*out.W-1, outBus, n.Name(), n.Out.Type, os.stage)
+	b.decls.f("  wire [%d:0] %s /*verilator public_flat_rd*/; // %q %v, valid at stage %d\n", cnt*out.W-1, outBus, n.Name(), n.Out.Type, os.stage)
+	b.design.Taps = append(b.design.Taps, Tap{Value: n.Name(), Net: outBus, W: out.W, Count: cnt, Stage: os.stage})
 	var conns []string
 	if g.seq {
 		conns = append(conns, ".clk(clk)", ".en(en)")
@@ -495,4 +496,18 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// netName is sanitize without doubled or trailing underscores, which
+// Verilator would escape in the C++ names of public signals.
+func netName(s string) string {
+	s = sanitize(s)
+	for strings.Contains(s, "__") {
+		s = strings.ReplaceAll(s, "__", "_")
+	}
+	s = strings.TrimRight(s, "_")
+	if s == "" {
+		s = "v"
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -94,7 +95,66 @@ func Run(g *ir.Graph, dir string, inputs []*ir.Tensor, opts Options) (*Check, er
 	}
 	c := Compare(d, want, res.Outputs)
 	c.LatencyCycles, c.IICycles = res.LatencyCycles, res.IICycles
+	if c.First != nil && len(d.Taps) > 0 {
+		// find the first layer that goes wrong on the first bad vector
+		if div, err := locate(g, dir, d, inputs[c.First.Vector], win[c.First.Vector]); err == nil && div != nil {
+			div.Vector = c.First.Vector
+			c.First = div
+		}
+	}
 	return c, nil
+}
+
+// locate simulates one vector recording every layer's result and returns
+// the first word that differs from the golden model, in layer order.
+func locate(g *ir.Graph, dir string, d *verilog.Design, x *ir.Tensor, words []int64) (*Divergence, error) {
+	golden := map[string]*ir.Tensor{}
+	if _, err := runtime.RunObserved(g, map[string]*ir.Tensor{g.Inputs[0].Name: x}, func(n *ir.Node, t *ir.Tensor) {
+		golden[n.Name()] = t
+	}); err != nil {
+		return nil, err
+	}
+	const file = "sim_taps.txt"
+	if _, err := SimulateWith(dir, [][]int64{words}, Options{taps: file}); err != nil {
+		return nil, err
+	}
+	text, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return nil, err
+	}
+	got := map[int][]int64{}
+	for _, line := range strings.Split(string(text), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) < 2 || fs[0] != "0" {
+			continue
+		}
+		t, err := strconv.Atoi(fs[1])
+		if err != nil {
+			return nil, err
+		}
+		var ws []int64
+		for _, f := range fs[2:] {
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			ws = append(ws, v)
+		}
+		got[t] = ws
+	}
+	for i, tap := range d.Taps {
+		want := golden[tap.Value]
+		ws, ok := got[i]
+		if want == nil || !ok || len(ws) != len(want.I) {
+			continue
+		}
+		for j := range ws {
+			if ws[j] != want.I[j] {
+				return &Divergence{Layer: tap.Value, Index: j, Expected: want.I[j], Got: ws[j]}, nil
+			}
+		}
+	}
+	return nil, nil
 }
 
 // Compare checks hardware output words against expected ones.

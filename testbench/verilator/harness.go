@@ -48,6 +48,7 @@ func harness(d *verilog.Design) string {
 //   READY_SEED: 0 keeps out_ready high; otherwise a seeded pseudo-random
 //            out_ready (about 3 cycles in 4) exercises back-pressure
 #include "%s.h"
+#include "%s___024root.h"
 #include "verilated.h"
 #include <algorithm>
 #include <cstdint>
@@ -66,8 +67,19 @@ template <std::size_t N> static void setBit(VlWide<N>& s, int b, bool v) {
 template <typename T> static bool getBit(const T& s, int b) { return (s >> b) & 1; }
 template <std::size_t N> static bool getBit(const VlWide<N>& s, int b) { return (s.at(b / 32) >> (b %% 32)) & 1; }
 
+template <typename T> static void readWords(const T& s, int w, int c, FILE* f) {
+    for (int i = 0; i < c; i++) {
+        long long v = 0;
+        for (int b = 0; b < w; b++) v |= (long long)getBit(s, i * w + b) << b;
+        if (w < 64 && (v >> (w - 1)) & 1) v -= (long long)1 << w;
+        fprintf(f, " %%lld", v);
+    }
+}
+
+%s
+
 int main(int argc, char** argv) {
-    if (argc != 5) { fprintf(stderr, "usage: %%s INPUTS OUTPUTS MAX_CYCLES READY_SEED\n", argv[0]); return 2; }
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: %%s INPUTS OUTPUTS MAX_CYCLES READY_SEED [TAPS]\n", argv[0]); return 2; }
     FILE* in = fopen(argv[1], "r");
     if (!in) { perror(argv[1]); return 2; }
     long n = 0;
@@ -78,6 +90,12 @@ int main(int argc, char** argv) {
     fclose(in);
     long long maxCycles = atoll(argv[3]);
     unsigned seed = (unsigned)strtoul(argv[4], 0, 10);
+    FILE* taps = 0;
+    if (argc == 6) {  // record every layer's result (no back-pressure, so stages are exact)
+        taps = fopen(argv[5], "w");
+        if (!taps) { perror(argv[5]); return 2; }
+        seed = 0;
+    }
 
     VerilatedContext* ctx = new VerilatedContext;
     ctx->commandArgs(1, argv);
@@ -103,6 +121,14 @@ int main(int argc, char** argv) {
         top->out_ready = ready;
         top->eval();
         if (top->in_valid && top->in_ready) { accepted.push_back(cycle); next++; }
+        if (taps)
+            for (size_t v = 0; v < accepted.size(); v++)
+                for (int t = 0; t < NTAPS; t++)
+                    if (cycle - accepted[v] == TAP_STAGE[t]) {
+                        fprintf(taps, "%%ld %%d", (long)v, t);
+                        readTap(top, t, taps);
+                        fprintf(taps, "\n");
+                    }
         if (top->out_valid && top->out_ready) {
             produced.push_back(cycle);
             for (int i = 0; i < OUT_COUNT; i++) {
@@ -118,6 +144,7 @@ int main(int argc, char** argv) {
         cycle++;
     }
     top->final();
+    if (taps) fclose(taps);
     if (got < n) {
         fprintf(stderr, "simulation stopped after %%lld cycles: %%ld of %%ld vectors accepted, %%ld outputs\n", cycle, next, n, got);
         return 3;
@@ -139,7 +166,30 @@ int main(int argc, char** argv) {
     delete ctx;
     return 0;
 }
-`, d.Top, d.Input.Count, d.Input.Elem, d.Output.Count, d.Output.Elem, top,
-		d.Input.Count, d.Input.W, d.Output.Count, d.Output.W, top, top)
+`, d.Top, d.Input.Count, d.Input.Elem, d.Output.Count, d.Output.Elem, top, top,
+		d.Input.Count, d.Input.W, d.Output.Count, d.Output.W, tapCode(d, top), top, top)
+	return b.String()
+}
+
+// tapCode reads the layers' public result nets.
+func tapCode(d *verilog.Design, top string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "static const int NTAPS = %d;\n", len(d.Taps))
+	fmt.Fprintf(&b, "static const long long TAP_STAGE[%d] = {", max(len(d.Taps), 1))
+	for i, t := range d.Taps {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d", t.Stage)
+	}
+	if len(d.Taps) == 0 {
+		b.WriteString("0")
+	}
+	b.WriteString("};\n")
+	fmt.Fprintf(&b, "static void readTap(%s* top, int t, FILE* f) {\n    switch (t) {\n", top)
+	for i, t := range d.Taps {
+		fmt.Fprintf(&b, "    case %d: readWords(top->rootp->%s__DOT__%s, %d, %d, f); break;  // %q\n", i, d.Top, t.Net, t.W, t.Count, t.Value)
+	}
+	b.WriteString("    default: break;\n    }\n}\n")
 	return b.String()
 }

@@ -28,6 +28,9 @@ type Options struct {
 	// ReadySeed, when non-zero, drives out_ready pseudo-randomly (about 3
 	// cycles in 4) from this seed to exercise the stall logic.
 	ReadySeed uint32
+	// taps, when set, names a file where the harness records every
+	// layer's result words (see verilog.Tap).
+	taps string
 }
 
 // Simulate builds (once per design directory) and runs the Verilator
@@ -77,7 +80,11 @@ func SimulateWith(dir string, inputs [][]int64, opts Options) (*Result, error) {
 	os.Remove(outFile)
 	ii := max(d.IICycles, 1)
 	maxCycles := int64(len(inputs)+1)*int64(ii)*4 + int64(d.LatencyCycles)*4 + 1000
-	cmd := exec.Command(bin, "sim_inputs.txt", "sim_outputs.txt", strconv.FormatInt(maxCycles, 10), strconv.FormatUint(uint64(opts.ReadySeed), 10))
+	args := []string{"sim_inputs.txt", "sim_outputs.txt", strconv.FormatInt(maxCycles, 10), strconv.FormatUint(uint64(opts.ReadySeed), 10)}
+	if opts.taps != "" {
+		args = append(args, opts.taps)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
