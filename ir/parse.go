@@ -89,6 +89,7 @@ var textParser = participle.MustBuild[tGraph](
 // Parse reads a graph in the textual form written by Print. filename is
 // used in error messages.
 func Parse(filename, text string) (*Graph, error) {
+	text, blobs := extractBlobs(text)
 	tg, err := textParser.ParseString(filename, text)
 	if err != nil {
 		return nil, err
@@ -124,7 +125,7 @@ func Parse(filename, text string) (*Graph, error) {
 			if c.Enc == "elided" {
 				return nil, at(fmt.Errorf("constant %q was printed without its data (%s); print the graph in full to parse it back", name, c.Data))
 			}
-			raw, err := base64.StdEncoding.DecodeString(c.Data)
+			raw, err := base64.StdEncoding.DecodeString(blobs.get(c.Data))
 			if err != nil {
 				return nil, at(fmt.Errorf("constant %q: bad base64 data: %v", name, err))
 			}
@@ -159,6 +160,45 @@ func Parse(filename, text string) (*Graph, error) {
 		return nil, fmt.Errorf("%s: %v", filename, err)
 	}
 	return g, nil
+}
+
+// blobs holds the constants' base64 data, taken out of the text before
+// lexing: the lexer is slow on strings of megabytes.
+type blobs []string
+
+func (b blobs) get(placeholder string) string {
+	if i, err := strconv.Atoi(strings.TrimPrefix(placeholder, "#")); err == nil && strings.HasPrefix(placeholder, "#") && i >= 0 && i < len(b) {
+		return b[i]
+	}
+	return placeholder // not a placeholder: decode it as written
+}
+
+// extractBlobs replaces each `base64 "DATA"` with `base64 "#k"`. Base64
+// has no quotes or backslashes, so the closing quote ends the data; a
+// string that is not plain base64 is left for the parser to reject.
+func extractBlobs(text string) (string, blobs) {
+	const key = `base64 "`
+	var b strings.Builder
+	var out blobs
+	for {
+		i := strings.Index(text, key)
+		if i < 0 {
+			break
+		}
+		start := i + len(key)
+		end := strings.IndexByte(text[start:], '"')
+		if end < 0 || strings.ContainsAny(text[start:start+end], "\\\n") {
+			b.WriteString(text[:start])
+			text = text[start:]
+			continue
+		}
+		b.WriteString(text[:start])
+		fmt.Fprintf(&b, "#%d", len(out))
+		out = append(out, text[start:start+end])
+		text = text[start+end:]
+	}
+	b.WriteString(text)
+	return b.String(), out
 }
 
 func parseNode(g *Graph, tn *tNode) error {
