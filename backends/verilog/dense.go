@@ -71,6 +71,7 @@ type treeResult struct {
 	regs   int // flip-flop bits
 	adds   int
 	bits   int // adder bits (LUTs)
+	w      int // root width
 }
 
 // addTree writes a balanced adder tree over terms (expressions of width
@@ -78,44 +79,71 @@ type treeResult struct {
 // levels (g = 0: none) over levels levels in all, so that trees of
 // different sizes have the same latency. It returns the root net.
 func addTree(o *vw, p string, terms []string, c *big.Int, aw, levels, g int) treeResult {
+	full := new(big.Int).Lsh(big.NewInt(1), uint(aw-1))
+	ts := make([]term, len(terms))
+	for i, t := range terms {
+		ts[i] = term{t, aw, full}
+	}
+	return addTreeT(o, p, ts, c, aw, levels, g)
+}
+
+// term is an adder-tree operand: an expression of width w whose value
+// lies within [-bound, bound].
+type term struct {
+	expr  string
+	w     int
+	bound *big.Int
+}
+
+// addTreeT is addTree over terms of their own widths: every node is as
+// wide as the sum of its operands' bounds needs, at most capW bits (the
+// bound of the whole sum). The root's width is r.w.
+func addTreeT(o *vw, p string, terms []term, c *big.Int, capW, levels, g int) treeResult {
 	var r treeResult
-	cur := append([]string(nil), terms...)
+	cur := append([]term(nil), terms...)
 	if c.Sign() != 0 || len(cur) == 0 {
-		cur = append(cur, litBig(c, aw))
+		ab := new(big.Int).Abs(c)
+		w := min(signedWidth(ab), capW)
+		cur = append(cur, term{litBig(c, w), w, ab})
 	}
 	// name level-0 terms so that they can be registered and bit-selected
 	for j, t := range cur {
 		name := fmt.Sprintf("%s_0_%d", p, j)
-		o.f("  wire [%d:0] %s = %s;\n", aw-1, name, t)
-		cur[j] = name
+		o.f("  wire [%d:0] %s = %s;\n", t.w-1, name, t.expr)
+		cur[j].expr = name
 	}
 	for l := 1; l <= levels; l++ {
 		reg := g > 0 && l%g == 0 && l < levels
-		var next []string
+		var next []term
 		for j := 0; j < len(cur); j += 2 {
 			name := fmt.Sprintf("%s_%d_%d", p, l, j/2)
-			expr := cur[j]
+			t := cur[j]
+			expr := t.expr
 			if j+1 < len(cur) {
-				expr = cur[j] + " + " + cur[j+1]
+				u := cur[j+1]
+				b := new(big.Int).Add(t.bound, u.bound)
+				w := min(signedWidth(b), capW)
+				expr = sext(t.expr, t.w, w) + " + " + sext(u.expr, u.w, w)
+				t = term{expr, w, b}
 				r.adds++
-				r.bits += aw
+				r.bits += w
 			}
 			if reg {
-				o.f("  reg  [%d:0] %s;\n  always @(posedge clk) if (en) %s <= %s;\n", aw-1, name, name, expr)
-				r.regs += aw
+				o.f("  reg  [%d:0] %s;\n  always @(posedge clk) if (en) %s <= %s;\n", t.w-1, name, name, expr)
+				r.regs += t.w
+				t.expr = name
 			} else if j+1 < len(cur) {
-				o.f("  wire [%d:0] %s = %s;\n", aw-1, name, expr)
-			} else {
-				name = expr // pass through
+				o.f("  wire [%d:0] %s = %s;\n", t.w-1, name, expr)
+				t.expr = name
 			}
-			next = append(next, name)
+			next = append(next, t)
 		}
 		if reg {
 			r.stages++
 		}
 		cur = next
 	}
-	r.root = cur[0]
+	r.root, r.w = cur[0].expr, cur[0].w
 	return r
 }
 
@@ -193,15 +221,23 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 	}
 	mults := 0
 	o.f("  // stage 1: products x[k]·w[k][n] (weights are constants; zero weights have no multiplier)\n")
+	// each product is kept in the bits its weight needs: |x·w| <= 2^(Wx-1)·|w|
+	pbound := make([][]*big.Int, nn)
+	pwid := make([][]int, nn)
 	for j := 0; j < nn; j++ {
+		pbound[j] = make([]*big.Int, k)
+		pwid[j] = make([]int, k)
 		for i := 0; i < k; i++ {
 			if w[j][i] != 0 {
-				o.f("  reg  [%d:0] p%d_%d;\n", pw-1, j, i)
+				pbound[j][i] = new(big.Int).Mul(xmax, new(big.Int).Abs(big.NewInt(w[j][i])))
+				pwid[j][i] = min(signedWidth(pbound[j][i]), pw)
+				o.f("  reg  [%d:0] p%d_%d;\n", pwid[j][i]-1, j, i)
 				mults++
 			}
 		}
 	}
-	o.f("  always @(posedge clk) if (en) begin\n")
+	var ff vw // the product registers' always block
+	ff.f("  always @(posedge clk) if (en) begin\n")
 	maxDigits := b.opts.ShiftAddDigits
 	if maxDigits == 0 {
 		maxDigits = DefaultShiftAddDigits
@@ -235,7 +271,7 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 				if strings.HasPrefix(expr, "- ") {
 					expr = fmt.Sprintf("%d'd0 %s", pw, expr)
 				}
-				o.f("    p%d_%d <= %s; // x · %d\n", j, i, expr, w[j][i])
+				ff.f("    p%d_%d <= %s; // x · %d\n", j, i, narrow(&o, fmt.Sprintf("m%d_%d", j, i), expr, pw, pwid[j][i]), w[j][i])
 				shiftAdds++
 				g.layer.AdderBits += (len(ds) - 1) * pw
 				if len(ds) == 1 && ds[0].neg {
@@ -243,15 +279,21 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 				}
 				continue
 			}
-			o.f("    p%d_%d <= x%d * %s;\n", j, i, i, lit(w[j][i], pw))
+			ff.f("    p%d_%d <= %s;\n", j, i, narrow(&o, fmt.Sprintf("m%d_%d", j, i), fmt.Sprintf("x%d * %s", i, lit(w[j][i], pw)), pw, pwid[j][i]))
 		}
 	}
-	o.f("  end\n")
+	ff.f("  end\n")
+	o.f("%s", ff.String())
 	g.layer.ShiftAdd = shiftAdds
 	mults -= shiftAdds
 	g.layer.Multipliers = mults
 	g.layer.MultBits = [2]int{xe.W, we.W}
-	g.layer.Registers = (mults + shiftAdds) * pw
+	g.layer.Registers = 0
+	for j := 0; j < nn; j++ {
+		for i := 0; i < k; i++ {
+			g.layer.Registers += pwid[j][i]
+		}
+	}
 	// the adder trees, the same depth for every output
 	maxTerms := 1
 	for j := 0; j < nn; j++ {
@@ -270,22 +312,22 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 	stages := 0
 	o.f("  // adder trees (%d level(s)), bias added as a constant term, then the output register\n", levels)
 	for j := 0; j < nn; j++ {
-		var terms []string
+		var terms []term
 		for i := 0; i < k; i++ {
 			if w[j][i] != 0 {
-				terms = append(terms, extendShift(fmt.Sprintf("p%d_%d", j, i), pw, aw[j], ps))
+				terms = append(terms, term{shl(fmt.Sprintf("p%d_%d", j, i), ps), pwid[j][i] + ps, new(big.Int).Lsh(pbound[j][i], uint(ps))})
 			}
 		}
 		c := new(big.Int)
 		if bias != nil {
 			c.Lsh(big.NewInt(bias[j]), uint(bs))
 		}
-		t := addTree(&o, fmt.Sprintf("t%d", j), terms, c, aw[j], levels, b.opts.AddLevelsPerStage)
+		t := addTreeT(&o, fmt.Sprintf("t%d", j), terms, c, aw[j], levels, b.opts.AddLevelsPerStage)
 		stages = t.stages
 		g.layer.Registers += t.regs
 		g.layer.Adders += t.adds
 		g.layer.AdderBits += t.bits
-		e := convert(&o, fmt.Sprintf("y%d", j), t.root, aw[j], af, dst)
+		e := convert(&o, fmt.Sprintf("y%d", j), t.root, t.w, af, dst)
 		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", dst.W-1, j, j, e)
 		o.f("  assign %s = y%d;\n", slice("out", j, dst.W), j)
 	}
@@ -561,4 +603,14 @@ func csd(v int64) []digit {
 		u >>= 1
 	}
 	return ds
+}
+
+// narrow keeps the low w bits of a width-pw expression (the value is
+// known to fit them), through a wire named name when w < pw.
+func narrow(o *vw, name, expr string, pw, w int) string {
+	if w == pw {
+		return expr
+	}
+	o.f("  wire [%d:0] %s = %s;\n", pw-1, name, expr)
+	return fmt.Sprintf("%s[%d:0]", name, w-1)
 }
