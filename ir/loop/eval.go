@@ -453,6 +453,10 @@ func libm(name string) (func(x, y float64) float64, int, bool) {
 		return func(x, _ float64) float64 { return math.Sqrt(x) }, 1, true
 	case "logf":
 		return func(x, _ float64) float64 { return math.Log(x) }, 1, true
+	case "cosf":
+		return func(x, _ float64) float64 { return math.Cos(x) }, 1, true
+	case "sinf":
+		return func(x, _ float64) float64 { return math.Sin(x) }, 1, true
 	case "powf":
 		return math.Pow, 2, true
 	}
