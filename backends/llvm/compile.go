@@ -62,6 +62,11 @@ type Options struct {
 	Schedule func(*loop.Func) error
 	// Dump, if set, receives each kernel's loop IR after scheduling.
 	Dump func(kernel string, f *loop.Func)
+	// Lower, if set, replaces loop.LowerFused for every kernel group (a
+	// producer and its fused element-wise chain, nodes of the optimized
+	// clone): passes/convalgo uses it to lower each conv with the
+	// algorithm it chose (loop.LowerConvAlgo).
+	Lower func(nodes []*ir.Node) (*loop.Func, error)
 }
 
 // TensorInfo describes one input or output of a compiled model.
@@ -312,7 +317,11 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		for _, m := range group {
 			done[m] = true
 		}
-		f, err := loop.LowerFused(group)
+		lower := opts.Lower
+		if lower == nil {
+			lower = loop.LowerFused
+		}
+		f, err := lower(group)
 		if err != nil {
 			return nil, err
 		}
