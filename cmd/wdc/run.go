@@ -10,28 +10,42 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"wdc/backends/target"
 	"wdc/ir"
+	"wdc/passes/quantize"
 	"wdc/runtime"
 )
 
 func newRunCmd() *cobra.Command {
 	var inputs []string
-	var outDir string
+	var outDir, targetName, buildDir string
 	var seed uint64
+	var threads int
+	var q quantFlags
 	cmd := &cobra.Command{
 		Use:   "run MODEL",
-		Short: "Run a model on the reference interpreter and write its outputs",
-		Long: `Run MODEL (.wdc, .onnx or .ir) on the reference interpreter, the golden model
-every backend is checked against. Inputs come from .npy or ONNX TensorProto .pb files;
-an input not given is filled from a seeded random generator (uniform in [0, 1) for
-floats), and wdc says so. Each output is written to DIR/<output>.npy when --output-dir
-is given, and its shape and a short summary (top classes for a classifier) are printed.`,
+		Short: "Run a model on a target and write its outputs",
+		Long: `Run MODEL (.wdc, .onnx or .ir) and print each output's shape and a short summary (top
+classes for a classifier); --output-dir writes each output to DIR/<output>.npy.
+Inputs come from .npy or ONNX TensorProto .pb files; an input not given is filled from
+a seeded random generator (uniform in [0, 1) for floats), and wdc says so.
+
+Targets: interpreter (the reference interpreter, the golden model), cpu (compiled to
+native code through LLVM; its outputs are compared with the interpreter's and a
+difference beyond rtol 1e-3 / atol 1e-4 is an error), hls (fixed-point HLS C++,
+compiled with g++ as C simulation and compared bit for bit with the golden fixed-point
+interpreter).
+--precision, --quant-config or --calibrate run the model in fixed point: on the
+interpreter this is the golden fixed-point model, and wdc reports what precision
+cost (float vs fixed outputs, top-1 agreement).`,
 		Example: `  wdc run examples/lenet5.wdc
   wdc run model.onnx --input input.1=digit.npy --output-dir out/
-  wdc run model.onnx --input x=test_data_set_0/input_0.pb`,
+  wdc run examples/resnet18.wdc --target cpu --threads 2
+  wdc run jet.onnx --precision 'fixed<16,6>' --target hls`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, err := loadModel(args[0])
@@ -42,11 +56,34 @@ is given, and its shape and a short summary (top classes for a classifier) are p
 			if err != nil {
 				return err
 			}
-			outs, err := runtime.Run(g, feeds)
-			if err != nil {
-				return err
-			}
 			w := cmd.OutOrStdout()
+			var outs map[string]*ir.Tensor
+			switch {
+			case targetName == "hls":
+				if outs, err = runHLS(w, g, feeds, &q, buildDir); err != nil {
+					return err
+				}
+			case q.set():
+				if targetName != "interpreter" {
+					return fmt.Errorf("fixed-point precision runs on the interpreter or the hls target, not %q", targetName)
+				}
+				qg, err := q.quantize(g)
+				if err != nil {
+					return err
+				}
+				if outs, err = runtime.Run(qg, feeds); err != nil {
+					return err
+				}
+				rep, err := quantize.Compare(g, qg, []map[string]*ir.Tensor{feeds})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "fixed point vs float: %v\n", rep)
+			default:
+				if outs, err = runFloat(w, targetName, g, feeds, target.Options{Threads: threads, BuildDir: buildDir}); err != nil {
+					return err
+				}
+			}
 			for _, v := range g.Outputs {
 				t := outs[v.Name]
 				fmt.Fprintf(w, "output %s: %v\n", v.Name, t.Type)
@@ -65,10 +102,73 @@ is given, and its shape and a short summary (top classes for a classifier) are p
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVarP(&inputs, "input", "i", nil, "NAME=FILE: feed input NAME from a .npy or .pb file (repeatable)")
-	cmd.Flags().StringVarP(&outDir, "output-dir", "o", "", "write each output to DIR/<output>.npy")
-	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for inputs not given on the command line")
+	f := cmd.Flags()
+	f.StringArrayVarP(&inputs, "input", "i", nil, "NAME=FILE: feed input NAME from a .npy or .pb file (repeatable)")
+	f.StringVarP(&outDir, "output-dir", "o", "", "write each output to DIR/<output>.npy")
+	f.Uint64Var(&seed, "seed", 1, "seed for inputs not given on the command line")
+	f.StringVarP(&targetName, "target", "t", "interpreter", "interpreter, cpu or hls")
+	f.IntVar(&threads, "threads", 0, "threads of compiled CPU code (0: all CPUs)")
+	f.StringVar(&buildDir, "build-dir", "", "keep the compiled model in this folder (default: a temporary one)")
+	q.add(f)
 	return cmd
+}
+
+// Compiled float outputs may differ from the interpreter's (which sums in
+// float64) by float32 rounding accumulated over many layers.
+const runRTol, runATol = 1e-3, 1e-4
+
+// runFloat runs g on a float target; a compiled target is checked
+// against the interpreter on the same inputs.
+func runFloat(w io.Writer, name string, g *ir.Graph, feeds map[string]*ir.Tensor, opts target.Options) (map[string]*ir.Tensor, error) {
+	r, err := target.Open(name, g, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	start := time.Now()
+	outs, err := r.Run(feeds)
+	if err != nil {
+		return nil, err
+	}
+	if name == "interpreter" {
+		return outs, nil
+	}
+	elapsed := time.Since(start)
+	ref, err := runtime.Run(g, feeds)
+	if err != nil {
+		return nil, fmt.Errorf("the interpreter, for comparison: %v", err)
+	}
+	for _, v := range g.Outputs {
+		abs, rel, ok := compareFloat(outs[v.Name], ref[v.Name], runRTol, runATol)
+		if !ok {
+			return nil, fmt.Errorf("target %s disagrees with the interpreter on output %s: max abs error %.3g, max rel error %.3g (tolerance rtol %g, atol %g)", name, v.Name, abs, rel, runRTol, runATol)
+		}
+		fmt.Fprintf(w, "%s: output %s matches the interpreter (max abs error %.3g, max rel error %.3g; first run %v)\n", name, v.Name, abs, rel, elapsed.Round(time.Microsecond))
+	}
+	return outs, nil
+}
+
+// compareFloat checks |got-want| <= atol + rtol*|want| element-wise.
+func compareFloat(got, want *ir.Tensor, rtol, atol float64) (maxAbs, maxRel float64, ok bool) {
+	if got == nil || want == nil || !got.Type.Equal(want.Type) {
+		return math.Inf(1), math.Inf(1), false
+	}
+	ok = true
+	for i := 0; i < want.Len(); i++ {
+		a, b := got.Float(i), want.Float(i)
+		d := math.Abs(a - b)
+		if math.IsNaN(d) && !(math.IsNaN(a) && math.IsNaN(b)) {
+			d = math.Inf(1)
+		}
+		maxAbs = math.Max(maxAbs, d)
+		if b != 0 {
+			maxRel = math.Max(maxRel, d/math.Abs(b))
+		}
+		if d > atol+rtol*math.Abs(b) {
+			ok = false
+		}
+	}
+	return maxAbs, maxRel, ok
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.\-]+`)

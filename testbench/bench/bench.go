@@ -239,6 +239,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if runner, err = f(g, cfg.Threads); err != nil {
 			return nil, fmt.Errorf("bench: target %s: %v", cfg.Target, err)
 		}
+		if c, ok := runner.(io.Closer); ok {
+			defer c.Close()
+		}
 	}
 	inputs := cfg.Inputs
 	if inputs == nil {

@@ -360,6 +360,14 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", "; ")
 }
 
+// closeRunner releases a compiled runner's resources (loaded libraries,
+// build folders) when it has any.
+func closeRunner(r Runner) {
+	if c, ok := r.(io.Closer); ok && c != nil {
+		c.Close()
+	}
+}
+
 // RunCase imports a case's model, runs each data set on target and
 // compares the outputs. Graph inputs the importer needs as constants
 // (such as Clip's bounds) are bound to each data set's values.
@@ -403,11 +411,13 @@ func RunCase(c Case, target Target, opts Options) []Result {
 	}
 	var g *ir.Graph
 	var run Runner
+	defer func() { closeRunner(run) }()
 	var out []Result
 	for si, set := range c.Sets {
 		r := Result{Test: c.Name, Set: set.Name}
 		ins, err := readInputs(set, realIn)
 		if err == nil && (si == 0 || len(bound) > 0) {
+			closeRunner(run)
 			g, run, err = compile(ins)
 			if err != nil && si == 0 {
 				return fail("", err.Error())
