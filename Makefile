@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/wdc
 EXAMPLE ?= examples/lenet5.wdc
 
-.PHONY: all setup build demo test vet fmt-check fuzz clean
+.PHONY: all setup build demo test vet fmt-check fuzz bench clean
 
 all: build
 
@@ -38,6 +38,17 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./ir
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./frontend/dsl
 	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./frontend/onnx
+
+# Benchmarks: wdc against onnxruntime, PyTorch and OpenBLAS in one
+# interleaved run per model, printing ratios (docs/benchmarks.md). The suite:
+# LeNet-5, the jet tagger, ResNet-18 (batch 1, 224x224), three conv layers
+# and SGEMM 1024^3. BENCH_TARGET is cpu (compiled) or interpreter.
+BENCH_TARGET  ?= cpu
+BENCH_THREADS ?= 2
+BENCH_FLAGS   ?=
+BENCH_MODELS  ?=
+bench: setup build
+	$(BIN) bench --target $(BENCH_TARGET) --threads $(BENCH_THREADS) $(BENCH_FLAGS) $(BENCH_MODELS)
 
 clean:
 	rm -rf bin out
