@@ -65,8 +65,18 @@ type Options struct {
 	// Lower, if set, replaces loop.LowerFused for every kernel group (a
 	// producer and its fused element-wise chain, nodes of the optimized
 	// clone): passes/convalgo uses it to lower each conv with the
-	// algorithm it chose (loop.LowerConvAlgo).
+	// algorithm it chose (loop.LowerConvAlgo). It may return (nil, nil)
+	// for "the backend's default": the runtime's GEMM when the producer
+	// reduces to one (loop.LowerGemm), else loop.LowerFused.
 	Lower func(nodes []*ir.Node) (*loop.Func, error)
+	// NoGemm keeps dense, matmul and conv on their loop nests instead of
+	// the packed, register-blocked GEMM of the runtime.
+	NoGemm bool
+	// Microkernel is the GEMM register blocking (zero: HostKernel()).
+	Microkernel Microkernel
+	// DumpGemm, if set, receives each GEMM kernel's description (Dump
+	// then receives the epilogue nest that runs after the GEMM).
+	DumpGemm func(kernel string, g *loop.Gemm)
 }
 
 // TensorInfo describes one input or output of a compiled model.
@@ -197,6 +207,7 @@ const (
 type kernel struct {
 	name string
 	f    *loop.Func
+	gemm *loop.Gemm // when set, f's body runs after wdc_gemm
 	args []*ir.Value // one per Func param
 	out  *ir.Value
 }
@@ -211,6 +222,7 @@ type Program struct {
 	arena    int64 // elements
 	scratch  int64 // elements
 	threads  int
+	ukr      Microkernel
 }
 
 // Build optimizes (a clone of) g, lowers it to kernels, schedules them
@@ -243,7 +255,13 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 	if sched == nil {
 		sched = loop.DefaultSchedule
 	}
-	p := &Program{where: map[*ir.Value]storage{}, alias: map[*ir.Value]*ir.Value{}, threads: opts.Threads}
+	p := &Program{where: map[*ir.Value]storage{}, alias: map[*ir.Value]*ir.Value{}, threads: opts.Threads, ukr: opts.Microkernel}
+	if p.ukr == (Microkernel{}) {
+		p.ukr = HostKernel()
+	}
+	if err := p.ukr.valid(); err != nil {
+		return nil, err
+	}
 	a := &Artifact{Name: g.Name, Library: "model.so", Header: "model.h", Threads: opts.Threads}
 	p.Artifact = a
 	for i, v := range g.Inputs {
@@ -317,11 +335,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		for _, m := range group {
 			done[m] = true
 		}
-		lower := opts.Lower
-		if lower == nil {
-			lower = loop.LowerFused
-		}
-		f, err := lower(group)
+		f, gm, err := lowerGroup(group, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -343,7 +357,12 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			p.alias[last.Out] = p.root(n.Inputs[0])
 			continue
 		}
-		if err := sched(f); err != nil {
+		if gm != nil {
+			f = gm.EpilogueFunc(f)
+			if err := loop.DefaultSchedule(f); err != nil {
+				return nil, fmt.Errorf("%s: schedule: %v", n.Where(), err)
+			}
+		} else if err := sched(f); err != nil {
 			return nil, fmt.Errorf("%s: schedule: %v", n.Where(), err)
 		}
 		if err := loop.ExpandUnrolled(f); err != nil {
@@ -353,7 +372,10 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		if opts.Dump != nil {
 			opts.Dump(name, f)
 		}
-		p.kernels = append(p.kernels, &kernel{name: name, f: f, args: args, out: last.Out})
+		if gm != nil && opts.DumpGemm != nil {
+			opts.DumpGemm(name, gm)
+		}
+		p.kernels = append(p.kernels, &kernel{name: name, f: f, gemm: gm, args: args, out: last.Out})
 	}
 	p.kernels = append(p.kernels, copies...)
 
@@ -390,6 +412,22 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 	}
 	a.Scratch = 4 * p.scratch
 	return p, nil
+}
+
+// lowerGroup lowers a fused group, as a GEMM when its producer reduces
+// to one (and opts allow it).
+func lowerGroup(group []*ir.Node, opts Options) (*loop.Func, *loop.Gemm, error) {
+	if opts.Lower != nil {
+		f, err := opts.Lower(group)
+		if err != nil || f != nil {
+			return f, nil, err
+		}
+	}
+	if opts.NoGemm {
+		f, err := loop.LowerFused(group)
+		return f, nil, err
+	}
+	return loop.LowerGemm(group)
 }
 
 // operandsReady reports whether c's operands other than prev are
@@ -430,9 +468,10 @@ func (p *Program) LL() (string, error) {
 		return gv
 	}
 	weights, arena, scratch := ext("wdc_weights"), ext("wdc_arena"), ext("wdc_scratch")
+	mod.emitMicrokernel(p.ukr)
 	var fns []*llir.Func
 	for _, k := range p.kernels {
-		f, err := mod.emitKernel(k.f, k.name)
+		f, err := mod.emitKernel(k.f, k.name, k.gemm)
 		if err != nil {
 			return "", fmt.Errorf("CPU backend: emitting kernel %s: %v", k.name, err)
 		}

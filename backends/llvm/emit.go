@@ -33,6 +33,7 @@ var (
 type module struct {
 	m           *ir.Module
 	parallelFor *ir.Func
+	gemm        *ir.Func
 	libm        map[string]*ir.Func
 	mdID        int64
 }
@@ -109,7 +110,7 @@ func (e *fn) alloca(t types.Type, name string) value.Value {
 
 // emitKernel renders a lowered Func as an internal function of its
 // buffers (Params then Temps), outlining its top-level parallel loops.
-func (mod *module) emitKernel(k *loop.Func, name string) (*ir.Func, error) {
+func (mod *module) emitKernel(k *loop.Func, name string, gemm *loop.Gemm) (*ir.Func, error) {
 	all := append(append([]*loop.Buffer(nil), k.Params...), k.Temps...)
 	params := make([]*ir.Param, len(all))
 	for i, b := range all {
@@ -122,6 +123,9 @@ func (mod *module) emitKernel(k *loop.Func, name string) (*ir.Func, error) {
 	e := mod.newFn(f, name)
 	for i, b := range all {
 		e.bufs[b] = params[i]
+	}
+	if gemm != nil {
+		e.callGemm(gemm, k.Params, name)
 	}
 	npar := 0
 	for _, s := range k.Body {

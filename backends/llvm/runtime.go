@@ -13,6 +13,8 @@ import (
 // not depend on the thread count.
 const runtimeC = `/* wdc CPU runtime for model %[1]s (generated; do not edit). */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -39,18 +41,31 @@ __asm__(".section .rodata\n"
 
 typedef void (*wdc_body)(void *ctx, int64_t lo, int64_t hi);
 
+#define WDC_MAX_THREADS 256
+#define SPIN_ROUNDS 20000 /* pause loops (tens of microseconds) before a worker sleeps */
+
+/* The pool: a run publishes a job by bumping generation; workers spin on
+   it for a while, then sleep on start_cv (sleepers counts them, so a
+   dispatch takes the mutex only to wake sleepers). The caller runs chunk
+   0 and spins until pending drops to 0. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 static pthread_t *workers;
 static int nthreads = 1;      /* threads taking part, the caller included */
 static int running;           /* workers started */
-static int stop;
-static long generation;
-static int pending;
+static _Atomic int stop;
+static _Atomic long generation;
+static _Atomic int pending;
+static int sleepers;
 static wdc_body job_fn;
 static void *job_ctx;
 static int64_t job_n;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 static void run_chunk(wdc_body fn, void *ctx, int64_t n, int t, int T) {
   int64_t lo = n * t / T, hi = n * (t + 1) / T;
@@ -61,41 +76,50 @@ static void *worker_main(void *arg) {
   int id = (int)(intptr_t)arg;
   long seen = 0;
   for (;;) {
-    pthread_mutex_lock(&mu);
-    while (generation == seen && !stop) pthread_cond_wait(&start_cv, &mu);
-    if (stop) { pthread_mutex_unlock(&mu); return NULL; }
-    seen = generation;
-    wdc_body fn = job_fn; void *ctx = job_ctx; int64_t n = job_n; int T = nthreads;
-    pthread_mutex_unlock(&mu);
-    run_chunk(fn, ctx, n, id, T);
-    pthread_mutex_lock(&mu);
-    if (--pending == 0) pthread_cond_signal(&done_cv);
-    pthread_mutex_unlock(&mu);
+    long g;
+    int spins = 0;
+    while ((g = atomic_load_explicit(&generation, memory_order_acquire)) == seen) {
+      if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
+      pthread_mutex_lock(&mu);
+      sleepers++;
+      while (atomic_load(&generation) == seen) pthread_cond_wait(&start_cv, &mu);
+      sleepers--;
+      pthread_mutex_unlock(&mu);
+      spins = 0;
+    }
+    seen = g;
+    if (atomic_load(&stop)) return NULL;
+    run_chunk(job_fn, job_ctx, job_n, id, nthreads);
+    atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
   }
+}
+
+static void publish(void) {
+  atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+  pthread_mutex_lock(&mu);
+  if (sleepers) pthread_cond_broadcast(&start_cv);
+  pthread_mutex_unlock(&mu);
 }
 
 HIDDEN void wdc_parallel_for(wdc_body fn, void *ctx, int64_t n) {
   if (nthreads <= 1 || n < 2) { fn(ctx, 0, n); return; }
-  pthread_mutex_lock(&mu);
   job_fn = fn; job_ctx = ctx; job_n = n;
-  pending = nthreads - 1;
-  generation++;
-  pthread_cond_broadcast(&start_cv);
-  pthread_mutex_unlock(&mu);
+  atomic_store_explicit(&pending, nthreads - 1, memory_order_relaxed);
+  publish();
   run_chunk(fn, ctx, n, 0, nthreads);
-  pthread_mutex_lock(&mu);
-  while (pending > 0) pthread_cond_wait(&done_cv, &mu);
-  pthread_mutex_unlock(&mu);
+  int spins = 0;
+  while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
+    if ((++spins & 1023) == 0) sched_yield(); else cpu_relax();
 }
 
+%[5]s
 /* wdc_shutdown joins the worker threads; wdc_init or wdc_set_threads
    starts them again. */
 EXPORT void wdc_shutdown(void) {
+  free_buffers();
   if (!running) return;
-  pthread_mutex_lock(&mu);
-  stop = 1;
-  pthread_cond_broadcast(&start_cv);
-  pthread_mutex_unlock(&mu);
+  atomic_store(&stop, 1);
+  publish();
   for (int i = 1; i < nthreads; i++) pthread_join(workers[i], NULL);
   free(workers);
   workers = NULL;
@@ -112,8 +136,8 @@ EXPORT int wdc_set_threads(int n) {
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     n = c > 0 ? (int)c : 1;
   }
-  if (n > 256) n = 256;
-  if (n == 1) return 0;
+  if (n > WDC_MAX_THREADS) n = WDC_MAX_THREADS;
+  if (n == 1) return ensure_buffers(1) == 1 ? 0 : -1;
   workers = calloc((size_t)n, sizeof(pthread_t));
   if (!workers) return -1;
   generation = 0;
@@ -127,7 +151,7 @@ EXPORT int wdc_set_threads(int n) {
   }
   nthreads = n;
   running = 1;
-  return 0;
+  return ensure_buffers(n) == n ? 0 : -1;
 }
 
 /* wdc_threads is the number of threads a run uses. */
@@ -145,7 +169,7 @@ EXPORT int wdc_init(void) {
 
 // RuntimeC is the C runtime source for this program.
 func (p *Program) RuntimeC() string {
-	return fmt.Sprintf(runtimeC, p.Artifact.Name, max(p.arena, 16), max(p.scratch, 16), p.threads)
+	return fmt.Sprintf(runtimeC, p.Artifact.Name, max(p.arena, 16), max(p.scratch, 16), p.threads, gemmDefines(p.ukr)+gemmC)
 }
 
 // Header is the C header of the compiled model.

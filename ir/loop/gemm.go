@@ -290,7 +290,7 @@ func (g *Gemm) planEpilogue(nodes []*ir.Node, f *Func) error {
 	}
 	vs := make([]string, len(out.Shape))
 	for i := range vs {
-		vs[i] = "e" + strconv.Itoa(i)
+		vs[i] = "epi_i" + strconv.Itoa(i)
 	}
 	idx := Vars(vs)
 	g.Epilogue = Nest(vs, out.Shape, St(out, l.final(Ld(out, idx...), idx), idx...))

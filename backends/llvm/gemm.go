@@ -1,0 +1,207 @@
+package llvm
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/llir/llvm/ir"
+	"github.com/llir/llvm/ir/constant"
+	"github.com/llir/llvm/ir/enum"
+	"github.com/llir/llvm/ir/types"
+	"github.com/llir/llvm/ir/value"
+
+	"wdc/ir/loop"
+)
+
+// GEMM: kernels that reduce to a matrix product (loop.Gemm: dense,
+// matmul, conv as implicit im2col) call wdc_gemm of the C runtime, a
+// GotoBLAS/BLIS-style driver (blocks of KC×NC of B and MC×KC of A packed
+// into panels, threads splitting M or N), whose innermost part is the
+// register-blocked microkernel wdc_ukr emitted here as LLVM IR with
+// explicit vector types: an MR×NR tile of C lives in MR·NR/VW vector
+// accumulators, and each step k loads NR/VW vectors of packed B,
+// broadcasts MR scalars of packed A and issues llvm.fma calls.
+
+// Microkernel is the register blocking of the GEMM microkernel.
+type Microkernel struct {
+	VW int // vector width in floats: 8 (AVX2, ymm) or 16 (AVX-512, zmm)
+	MR int // rows of the C tile
+	NV int // vectors per row: NR = NV·VW columns
+}
+
+// NR is the number of columns of the C tile.
+func (u Microkernel) NR() int { return u.NV * u.VW }
+
+// AVX2Kernel is 6×16 with 12 ymm accumulators (BLIS's Haswell shape).
+var AVX2Kernel = Microkernel{VW: 8, MR: 6, NV: 2}
+
+// AVX512Kernel is 14×32 with 28 zmm accumulators (A is broadcast from
+// memory into the FMA).
+var AVX512Kernel = Microkernel{VW: 16, MR: 14, NV: 2}
+
+// HostKernel picks the microkernel for this machine: AVX512Kernel when
+// /proc/cpuinfo lists avx512f, else AVX2Kernel.
+func HostKernel() Microkernel {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil && strings.Contains(string(b), " avx512f") {
+		return AVX512Kernel
+	}
+	return AVX2Kernel
+}
+
+func (u Microkernel) valid() error {
+	if u.VW != 4 && u.VW != 8 && u.VW != 16 || u.MR < 1 || u.MR > 32 || u.NV < 1 || u.NV > 4 {
+		return fmt.Errorf("microkernel %+v: want VW 4, 8 or 16, MR 1..32, NV 1..4", u)
+	}
+	return nil
+}
+
+// emitMicrokernel defines
+//
+//	void wdc_ukr(i64 kc, float *a, float *b, float *c, i64 ldc, i64 acc)
+//
+// computing the MR×NR tile C (row stride ldc) = (acc ? C : 0) + Σ_k
+// a[k·MR + i]·b[k·NR + j] for k < kc (kc ≥ 1).
+func (mod *module) emitMicrokernel(u Microkernel) {
+	m := mod.m
+	vt := types.NewVector(uint64(u.VW), f32)
+	vtp := types.NewPointer(vt)
+	fma := m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), vt, ir.NewParam("", vt), ir.NewParam("", vt), ir.NewParam("", vt))
+	pk, pa, pb, pc, pldc, pacc := ir.NewParam("kc", i64), ir.NewParam("a", f32p), ir.NewParam("b", f32p), ir.NewParam("c", f32p), ir.NewParam("ldc", i64), ir.NewParam("acc", i64)
+	for _, p := range []*ir.Param{pa, pb, pc} {
+		p.Attrs = append(p.Attrs, enum.ParamAttrNoAlias)
+	}
+	f := m.NewFunc("wdc_ukr", types.Void, pk, pa, pb, pc, pldc, pacc)
+	f.Visibility = enum.VisibilityHidden
+	f.FuncAttrs = append(f.FuncAttrs, enum.FuncAttrNoUnwind)
+	entry, body, exit, add, store := f.NewBlock("entry"), f.NewBlock("loop"), f.NewBlock("exit"), f.NewBlock("accumulate"), f.NewBlock("store")
+	entry.NewBr(body)
+	nacc := u.MR * u.NV
+	zero := constant.NewZeroInitializer(vt)
+	kphi := body.NewPhi(ir.NewIncoming(constant.NewInt(i64, 0), entry))
+	phis := make([]*ir.InstPhi, nacc)
+	for i := range phis {
+		phis[i] = body.NewPhi(ir.NewIncoming(zero, entry))
+	}
+	nr := int64(u.NR())
+	bbase := body.NewGetElementPtr(f32, pb, body.NewMul(kphi, constant.NewInt(i64, nr)))
+	bv := make([]value.Value, u.NV)
+	for v := range bv {
+		p := body.NewBitCast(body.NewGetElementPtr(f32, bbase, constant.NewInt(i64, int64(v*u.VW))), vtp)
+		ld := body.NewLoad(vt, p)
+		ld.Align = ir.Align(4 * u.VW) // packed panels are 64-byte aligned, NR a multiple of VW
+		bv[v] = ld
+	}
+	abase := body.NewGetElementPtr(f32, pa, body.NewMul(kphi, constant.NewInt(i64, int64(u.MR))))
+	undef := constant.NewUndef(vt)
+	mask := constant.NewZeroInitializer(types.NewVector(uint64(u.VW), types.I32))
+	next := make([]value.Value, nacc)
+	for r := 0; r < u.MR; r++ {
+		a := body.NewLoad(f32, body.NewGetElementPtr(f32, abase, constant.NewInt(i64, int64(r))))
+		bc := body.NewShuffleVector(body.NewInsertElement(undef, a, constant.NewInt(types.I32, 0)), undef, mask)
+		for v := 0; v < u.NV; v++ {
+			i := r*u.NV + v
+			next[i] = body.NewCall(fma, bc, bv[v], phis[i])
+		}
+	}
+	k1 := body.NewAdd(kphi, constant.NewInt(i64, 1))
+	kphi.Incs = append(kphi.Incs, ir.NewIncoming(k1, body))
+	for i := range phis {
+		phis[i].Incs = append(phis[i].Incs, ir.NewIncoming(next[i], body))
+	}
+	body.NewCondBr(body.NewICmp(enum.IPredSLT, k1, pk), body, exit)
+	exit.NewCondBr(exit.NewICmp(enum.IPredNE, pacc, constant.NewInt(i64, 0)), add, store)
+	for _, blk := range []*ir.Block{add, store} {
+		for r := 0; r < u.MR; r++ {
+			row := blk.NewGetElementPtr(f32, pc, blk.NewMul(pldc, constant.NewInt(i64, int64(r))))
+			for v := 0; v < u.NV; v++ {
+				p := blk.NewBitCast(blk.NewGetElementPtr(f32, row, constant.NewInt(i64, int64(v*u.VW))), vtp)
+				val := next[r*u.NV+v]
+				if blk == add {
+					old := blk.NewLoad(vt, p)
+					old.Align = 4
+					val = blk.NewFAdd(old, val)
+				}
+				st := blk.NewStore(val, p)
+				st.Align = 4
+			}
+		}
+		blk.NewRet(nil)
+	}
+}
+
+// Layout of the i64 descriptor passed to wdc_gemm (see gemmC).
+const (
+	gM = iota
+	gN
+	gK
+	gB0
+	gB1
+	gARS
+	gACS
+	gAB0
+	gAB1
+	gBRS
+	gBCS
+	gBB0
+	gBB1
+	gCRS
+	gCB0
+	gCB1
+	gBMB0
+	gBMB1
+	gRelu
+	gConv
+	gConvGeom // C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
+	gLen = gConvGeom + 13
+)
+
+func gemmGeom(g *loop.Gemm) []int64 {
+	d := make([]int64, gLen)
+	d[gM], d[gN], d[gK], d[gB0], d[gB1] = int64(g.M), int64(g.N), int64(g.K), int64(g.Batch[0]), int64(g.Batch[1])
+	d[gARS], d[gACS], d[gAB0], d[gAB1] = g.A.RS, g.A.CS, g.A.Batch[0], g.A.Batch[1]
+	d[gBRS], d[gBCS], d[gBB0], d[gBB1] = g.B.RS, g.B.CS, g.B.Batch[0], g.B.Batch[1]
+	d[gCRS], d[gCB0], d[gCB1] = g.C.RS, g.C.Batch[0], g.C.Batch[1]
+	d[gBMB0], d[gBMB1] = g.BiasMBatch[0], g.BiasMBatch[1]
+	if g.Relu {
+		d[gRelu] = 1
+	}
+	if c := g.Conv; c != nil {
+		d[gConv] = 1
+		for i, v := range []int{c.C, c.H, c.W, c.KH, c.KW, c.SH, c.SW, c.PH, c.PW, c.DH, c.DW, c.OH, c.OW} {
+			d[gConvGeom+i] = int64(v)
+		}
+	}
+	return d
+}
+
+// callGemm emits, in e's current block, wdc_gemm(&geom, ptrs) with ptrs
+// = {A, B, C, bias_m, bias_n, add} (null when absent).
+func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string) {
+	mod := e.mod
+	if mod.gemm == nil {
+		mod.gemm = mod.m.NewFunc("wdc_gemm", types.Void, ir.NewParam("geom", types.NewPointer(i64)), ir.NewParam("ptrs", f32pp))
+		mod.gemm.Visibility = enum.VisibilityHidden
+	}
+	geom := gemmGeom(g)
+	elems := make([]constant.Constant, len(geom))
+	for i, v := range geom {
+		elems[i] = constant.NewInt(i64, v)
+	}
+	at := types.NewArray(uint64(len(geom)), i64)
+	gv := mod.m.NewGlobalDef("geom_"+name, constant.NewArray(at, elems...))
+	gv.Linkage = enum.LinkageInternal
+	gv.Immutable = true
+	pt := types.NewArray(6, f32p)
+	ptrs := e.alloca(pt, "ptrs_"+name)
+	for i, pi := range []int{g.A.Param, g.B.Param, g.C.Param, g.BiasM, g.BiasN, g.Add} {
+		var v value.Value = constant.NewNull(f32p)
+		if pi >= 0 {
+			v = e.bufs[params[pi]]
+		}
+		e.cur.NewStore(v, e.cur.NewGetElementPtr(pt, ptrs, constant.NewInt(i64, 0), constant.NewInt(i64, int64(i))))
+	}
+	gp := e.cur.NewGetElementPtr(at, gv, constant.NewInt(i64, 0), constant.NewInt(i64, 0))
+	e.cur.NewCall(mod.gemm, gp, e.cur.NewBitCast(ptrs, f32pp))
+}

@@ -1,0 +1,278 @@
+package llvm
+
+import "fmt"
+
+// gemmDefines configures gemmC for a microkernel: the register tile
+// MR×NR and the cache blocks (KC×NR panels of B stay in L1, MC×KC of A
+// in L2, KC×NC of B in L3).
+func gemmDefines(u Microkernel) string {
+	mc := (144 + u.MR - 1) / u.MR * u.MR
+	return fmt.Sprintf("#define MR %d\n#define NR %d\n#define KC 256\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), mc, 2048/u.NR()*u.NR())
+}
+
+// gemmC is the GEMM driver of the C runtime (see gemm.go). Descriptor
+// indices match the g* constants.
+const gemmC = `
+/* ---- GEMM driver (BLIS loop order: jc, pc, ic, jr, ir) ---- */
+enum { gM, gN, gK, gB0, gB1, gARS, gACS, gAB0, gAB1, gBRS, gBCS, gBB0, gBB1,
+       gCRS, gCB0, gCB1, gBMB0, gBMB1, gRelu, gConv,
+       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW };
+
+void wdc_ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t acc);
+
+#define PACK_FLOATS ((int64_t)KC * MC + (int64_t)KC * NC + 64)
+static float *packbuf[WDC_MAX_THREADS];
+
+static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* ensure_buffers allocates the pack buffers of threads [0, n); returns
+   the number available (a prefix). */
+static int ensure_buffers(int n) {
+  for (int t = 0; t < n; t++) {
+    if (!packbuf[t]) {
+      packbuf[t] = aligned_alloc(64, sizeof(float) * PACK_FLOATS);
+      if (!packbuf[t]) return t;
+    }
+  }
+  return n;
+}
+
+static void free_buffers(void) {
+  for (int t = 0; t < WDC_MAX_THREADS; t++) { free(packbuf[t]); packbuf[t] = NULL; }
+}
+
+/* A (mc x kc, element (i,k) at A[i*rs + k*cs]) into panels of MR rows. */
+static void pack_a(const float *A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, float *dst) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+    int64_t mr = imin(MR, mc - i0);
+    const float *src = A + i0 * rs;
+    if (cs == 1) {
+      for (int64_t i = 0; i < mr; i++)
+        for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = src[i * rs + k];
+    } else {
+      for (int64_t k = 0; k < kc; k++)
+        for (int64_t i = 0; i < mr; i++) dst[k * MR + i] = src[i * rs + k * cs];
+    }
+    if (mr < MR)
+      for (int64_t k = 0; k < kc; k++)
+        for (int64_t i = mr; i < MR; i++) dst[k * MR + i] = 0;
+    dst += MR * kc;
+  }
+}
+
+/* B (kc x nc, element (k,j) at B[k*rs + j*cs]) into panels of NR columns. */
+static void pack_b(const float *B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float *dst) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    int64_t nr = imin(NR, nc - j0);
+    const float *src = B + j0 * cs;
+    if (cs == 1 && nr == NR) {
+      for (int64_t k = 0; k < kc; k++)
+        for (int j = 0; j < NR; j++) dst[k * NR + j] = src[k * rs + j];
+    } else if (rs == 1) {
+      for (int64_t j = 0; j < nr; j++)
+        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = src[j * cs + k];
+      for (int64_t k = 0; k < kc; k++)
+        for (int64_t j = nr; j < NR; j++) dst[k * NR + j] = 0;
+    } else {
+      for (int64_t k = 0; k < kc; k++) {
+        int64_t j = 0;
+        for (; j < nr; j++) dst[k * NR + j] = src[k * rs + j * cs];
+        for (; j < NR; j++) dst[k * NR + j] = 0;
+      }
+    }
+    dst += NR * kc;
+  }
+}
+
+/* Implicit im2col: B[k][n] = x[c][oh*SH-PH+kh*DH][ow*SW-PW+kw*DW] (0 in the
+   padding) with k = (c*KH + kh)*KW + kw and n = oh*OW + ow, for k in
+   [k0, k0+kc), n in [n0, n0+nc), packed into panels of NR columns. Each
+   panel is cut into runs of one output row; a run is a zero-filled head
+   and tail around a contiguous (stride-1) or strided copy. */
+static void pack_conv(const int64_t *g, const float *x, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+  const int64_t H = g[gCH], W = g[gCW], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
+  const int64_t PH = g[gPH], PW = g[gPW], DH = g[gDH], DW = g[gDW], OW = g[gOW];
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    int64_t nr = imin(NR, nc - j0);
+    int64_t c = k0 / (KH * KW), r = k0 % (KH * KW), kh = r / KW, kw = r % KW;
+    for (int64_t k = 0; k < kc; k++) {
+      float *d = dst + k * NR;
+      int64_t n = n0 + j0, j = 0;
+      while (j < nr) {
+        int64_t oh = n / OW, ow = n % OW;
+        int64_t len = imin(nr - j, OW - ow);
+        int64_t ih = oh * SH - PH + kh * DH;
+        if (ih < 0 || ih >= H) {
+          for (int64_t t = 0; t < len; t++) d[j + t] = 0;
+        } else {
+          const float *row = x + (c * H + ih) * W;
+          int64_t off = kw * DW - PW; /* iw = ow*SW + off */
+          /* valid ow: 0 <= ow*SW + off < W */
+          int64_t lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+          int64_t hi = (W - off + SW - 1) / SW; /* first ow with iw >= W */
+          if (W - off <= 0) hi = 0;
+          int64_t a = imin(imax(lo, ow), ow + len), b = imin(imax(hi, a), ow + len);
+          int64_t t = 0;
+          for (; t < a - ow; t++) d[j + t] = 0;
+          if (SW == 1) {
+            const float *s = row + ow + off;
+            for (; t < b - ow; t++) d[j + t] = s[t];
+          } else {
+            for (; t < b - ow; t++) d[j + t] = row[(ow + t) * SW + off];
+          }
+          for (; t < len; t++) d[j + t] = 0;
+        }
+        j += len;
+        n += len;
+      }
+      for (; j < NR; j++) d[j] = 0;
+      if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
+    }
+    dst += NR * kc;
+  }
+}
+
+/* The epilogue on an mr x nr tile at row m, column n of one product. */
+static void epilogue(const int64_t *g, float *c, int64_t ldc, int64_t mr, int64_t nr,
+                     const float *bm, const float *bn, const float *add, int relu) {
+  for (int64_t i = 0; i < mr; i++) {
+    float *row = c + i * ldc;
+    const float *ar = add ? add + i * ldc : NULL;
+    float b = bm ? bm[i] : 0.0f;
+    if (bm) for (int64_t j = 0; j < nr; j++) row[j] += b;
+    if (bn) for (int64_t j = 0; j < nr; j++) row[j] += bn[j];
+    if (ar) for (int64_t j = 0; j < nr; j++) row[j] += ar[j];
+    if (relu) for (int64_t j = 0; j < nr; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j];
+  }
+  (void)g;
+}
+
+/* One thread's part: rows [m0, m1) and columns [n0, n1) of every batch
+   item. */
+static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
+  const int64_t K = g[gK], ldc = g[gCRS];
+  float *ap = buf, *bp = buf + (int64_t)KC * MC;
+  float tmp[MR * NR] __attribute__((aligned(64)));
+  for (int64_t b0 = 0; b0 < g[gB0]; b0++)
+  for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
+    const float *A = p[0] + b0 * g[gAB0] + b1 * g[gAB1];
+    const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
+    int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
+    float *C = p[2] + coff;
+    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    const float *ADD = p[5] ? p[5] + coff : NULL;
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+      int64_t nc = imin(NC, n1 - jc);
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        int64_t kc = imin(KC, K - pc);
+        int last = pc + kc >= K;
+        if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
+        else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
+        for (int64_t ic = m0; ic < m1; ic += MC) {
+          int64_t mc = imin(MC, m1 - ic);
+          pack_a(A + ic * g[gARS] + pc * g[gACS], g[gARS], g[gACS], mc, kc, ap);
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            int64_t nr = imin(NR, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              int64_t mr = imin(MR, mc - ir);
+              float *c = C + (ic + ir) * ldc + jc + jr;
+              if (mr == MR && nr == NR) {
+                wdc_ukr(kc, ap + ir * kc, bp + jr * kc, c, ldc, pc > 0);
+              } else {
+                wdc_ukr(kc, ap + ir * kc, bp + jr * kc, tmp, NR, 0);
+                for (int64_t i = 0; i < mr; i++)
+                  for (int64_t j = 0; j < nr; j++)
+                    c[i * ldc + j] = (pc > 0 ? c[i * ldc + j] : 0.0f) + tmp[i * NR + j];
+              }
+              if (last)
+                epilogue(g, c, ldc, mr, nr, BM ? BM + ic + ir : NULL, p[4] ? p[4] + jc + jr : NULL,
+                         ADD ? ADD + (ic + ir) * ldc + jc + jr : NULL, (int)g[gRelu]);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Reference path (no pack buffer could be allocated). */
+static void gemm_ref(const int64_t *g, float **p) {
+  int64_t MM = g[gM], NN = g[gN], K = g[gK];
+  for (int64_t b0 = 0; b0 < g[gB0]; b0++)
+  for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
+    const float *A = p[0] + b0 * g[gAB0] + b1 * g[gAB1];
+    const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
+    int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
+    float *C = p[2] + coff;
+    float col[KC * NR];
+    for (int64_t n = 0; n < NN; n++)
+      for (int64_t m = 0; m < MM; m++) C[m * g[gCRS] + n] = 0;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      int64_t kc = imin(KC, K - pc);
+      for (int64_t n = 0; n < NN; n += NR) {
+        int64_t nr = imin(NR, NN - n);
+        if (g[gConv]) pack_conv(g, B, pc, kc, n, nr, col);
+        else pack_b(B + pc * g[gBRS] + n * g[gBCS], g[gBRS], g[gBCS], kc, nr, col);
+        for (int64_t m = 0; m < MM; m++)
+          for (int64_t j = 0; j < nr; j++) {
+            float s = 0;
+            for (int64_t k = 0; k < kc; k++) s += A[m * g[gARS] + (pc + k) * g[gACS]] * col[k * NR + j];
+            C[m * g[gCRS] + n + j] += s;
+          }
+      }
+    }
+    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    epilogue(g, C, g[gCRS], MM, NN, BM, p[4], p[5] ? p[5] + coff : NULL, (int)g[gRelu]);
+  }
+}
+
+typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
+
+static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
+  gemm_job *j = ctx;
+  const int64_t *g = j->g;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t m0 = 0, m1 = g[gM], n0 = 0, n1 = g[gN];
+    if (j->split_n) {
+      int64_t tiles = (n1 + NR - 1) / NR;
+      n0 = imin(n1, tiles * t / j->parts * NR);
+      n1 = imin(n1, tiles * (t + 1) / j->parts * NR);
+    } else {
+      int64_t tiles = (m1 + MR - 1) / MR;
+      m0 = imin(m1, tiles * t / j->parts * MR);
+      m1 = imin(m1, tiles * (t + 1) / j->parts * MR);
+    }
+    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[t]);
+  }
+}
+
+/* wdc_gemm runs the product described by g (see loop.Gemm) on the thread
+   pool: the threads split the columns (N) or the rows (M), whichever
+   costs less counting B packing; products under 2^18 multiply-adds run
+   on the calling thread only. Every element is computed by the same
+   sequence of operations whatever the split, so results do not depend on
+   the thread count. */
+HIDDEN void wdc_gemm(const int64_t *g, float **p) {
+  int64_t M = g[gM], N = g[gN], K = g[gK];
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  double macs = (double)M * N * K * g[gB0] * g[gB1];
+  int T = nthreads;
+  if (macs < (double)(1 << 18)) T = 1;
+  T = ensure_buffers(T);
+  if (T == 0) { gemm_ref(g, p); return; }
+  gemm_job job = { g, p, T, 1 };
+  if (T > 1) {
+    /* cost in multiply-adds / 16 (one vector FMA) plus ~1 per packed B element */
+    int64_t nt = (N + NR - 1) / NR, mt = (M + MR - 1) / MR;
+    double mpad = (double)mt * MR, npad = (double)nt * NR;
+    double cn = ((nt + T - 1) / T) * (double)NR * K * (mpad / 16 + 1);
+    double cm = ((mt + T - 1) / T) * (double)MR * K * npad / 16 + npad * K;
+    job.split_n = cn <= cm;
+    if (job.split_n && nt < T) job.parts = nt;
+    if (!job.split_n && mt < T) job.parts = mt;
+  }
+  if (job.parts <= 1) { gemm_task(&job, 0, 1); return; }
+  wdc_parallel_for(gemm_task, &job, job.parts);
+}
+`

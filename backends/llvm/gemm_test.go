@@ -1,0 +1,169 @@
+package llvm_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"wdc/backends/llvm"
+	"wdc/ir"
+	"wdc/ir/loop"
+)
+
+// mergeCases builds one graph holding every case (inputs prefixed by the
+// case name), so one clang run compiles them all.
+func mergeCases(t *testing.T, name string, cases []loop.OpCase) (*ir.Graph, map[string]*ir.Tensor) {
+	t.Helper()
+	g := ir.NewGraph(name)
+	feeds := map[string]*ir.Tensor{}
+	for ci, c := range cases {
+		cg, cf, err := c.Graph(int64(ci) + 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ins []*ir.Value
+		for _, v := range cg.Inputs {
+			vn := c.Name + "_" + v.Name
+			nv, err := g.AddInput(vn, v.Type, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds[vn] = cf[v.Name]
+			ins = append(ins, nv)
+		}
+		n := cg.Nodes[0]
+		out, err := g.AddNode(n.Op, c.Name, ins, n.Attrs, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Outputs = append(g.Outputs, out)
+	}
+	return g, feeds
+}
+
+func bigGemmCases() []loop.OpCase {
+	s := func(d ...int) ir.Shape { return ir.Shape(d) }
+	ints := func(v ...int64) ir.Attr { return ir.IntsAttr(v...) }
+	return []loop.OpCase{
+		// Several KC, MC and NC blocks, threads splitting N or M.
+		{Name: "dense_big", Op: "dense", Shapes: []ir.Shape{s(157, 530), s(530, 2100), s(2100)}},
+		{Name: "matmul_tall", Op: "matmul", Shapes: []ir.Shape{s(301, 257), s(257, 7)}},
+		{Name: "conv3x3_big", Op: "conv", Shapes: []ir.Shape{s(1, 16, 30, 30), s(32, 16, 3, 3), s(32)}, Attrs: ir.Attrs{"pads": ints(1, 1, 1, 1)}},
+		{Name: "conv3x3_deep", Op: "conv", Shapes: []ir.Shape{s(1, 40, 9, 9), s(70, 40, 3, 3), s(70)}, Attrs: ir.Attrs{"pads": ints(1, 1, 1, 1)}},
+		{Name: "conv7x7_s2", Op: "conv", Shapes: []ir.Shape{s(1, 3, 45, 45), s(16, 3, 7, 7), s(16)}, Attrs: ir.Attrs{"pads": ints(3, 3, 3, 3), "strides": ints(2, 2)}},
+	}
+}
+
+// TestGemmCompiled compiles GEMM-shaped ops at odd sizes (every
+// transpose, conv strides, pads, dilations, groups) with each
+// microkernel this machine can run, on 2, 1 and 3 threads.
+func TestGemmCompiled(t *testing.T) {
+	needClang(t)
+	kernels := []llvm.Microkernel{llvm.AVX2Kernel, {VW: 8, MR: 4, NV: 3}}
+	if llvm.HostKernel() == llvm.AVX512Kernel {
+		kernels = append(kernels, llvm.AVX512Kernel)
+	}
+	cases := append(loop.GemmCases(), bigGemmCases()...)
+	for _, u := range kernels {
+		t.Run(fmt.Sprintf("%dx%d", u.MR, u.NR()), func(t *testing.T) {
+			g, feeds := mergeCases(t, "gemm", cases)
+			ngemm := 0
+			opts := llvm.Options{Threads: 2, Microkernel: u, DumpGemm: func(string, *loop.Gemm) { ngemm++ }}
+			compileRun(t, g, feeds, opts, rtol, 1e-4, 1, 3) // sums of up to 530 products of N(0,1) values
+			if ngemm != len(cases) {
+				t.Errorf("%d of %d kernels use the GEMM", ngemm, len(cases))
+			}
+		})
+	}
+}
+
+// TestGemmEpilogueCompiled: conv → add → relu (applied by the GEMM) and
+// conv → sigmoid → mul (an epilogue nest after it).
+func TestGemmEpilogueCompiled(t *testing.T) {
+	needClang(t)
+	g := ir.NewGraph("epi")
+	feeds := map[string]*ir.Tensor{}
+	add := func(name string, s ir.Shape) *ir.Value {
+		v, err := g.AddInput(name, ir.Type{Elem: ir.Float32, Shape: s}, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt := ir.NewTensor(ir.Float32, s)
+		for i := range tt.F {
+			tt.F[i] = float32((i*7919)%23)/11 - 1
+		}
+		feeds[name] = tt
+		return v
+	}
+	node := func(op, name string, attrs ir.Attrs, in ...*ir.Value) *ir.Value {
+		v, err := g.AddNode(op, name, in, attrs, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	x, w, b, e := add("x", ir.Shape{1, 8, 20, 20}), add("w", ir.Shape{16, 8, 3, 3}), add("b", ir.Shape{16}), add("e", ir.Shape{1, 16, 20, 20})
+	pads := ir.Attrs{"pads": ir.IntsAttr(1, 1, 1, 1)}
+	y1 := node("relu", "y1", nil, node("add", "s1", nil, e, node("conv", "c1", pads, x, w, b)))
+	y2 := node("mul", "y2", nil, node("sigmoid", "s2", nil, node("conv", "c2", pads, x, w, b)), e)
+	g.Outputs = []*ir.Value{y1, y2}
+	var descs []string
+	opts := llvm.Options{Threads: 2, DumpGemm: func(k string, gm *loop.Gemm) { descs = append(descs, gm.String()) }}
+	compileRun(t, g, feeds, opts, rtol, atol, 1)
+	if len(descs) != 2 || !strings.HasSuffix(descs[0], "+add relu") || !strings.HasSuffix(descs[1], "+epilogue") {
+		t.Errorf("GEMM kernels: %q", descs)
+	}
+}
+
+// TestMicrokernelAssembly checks that the microkernel's loop is vector
+// FMAs on ymm (or zmm) registers after llc -O3 -mcpu=native.
+func TestMicrokernelAssembly(t *testing.T) {
+	llc, err := exec.LookPath("llc-14")
+	if err != nil {
+		t.Skip("llc-14 is not installed")
+	}
+	g, _ := mergeCases(t, "asm", loop.GemmCases()[:1])
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.AVX512Kernel} {
+		if u.VW == 16 && llvm.HostKernel() != llvm.AVX512Kernel {
+			continue
+		}
+		p, err := llvm.Build(g, llvm.Options{Microkernel: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, err := p.LL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "m.ll"), []byte(ll), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(llc, "-O3", "-mcpu=native", "-o", "-", filepath.Join(dir, "m.ll")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("llc: %v\n%s", err, out)
+		}
+		asm := string(out)
+		i := strings.Index(asm, "wdc_ukr:")
+		if i < 0 {
+			t.Fatal("no wdc_ukr in the assembly")
+		}
+		asm = asm[i:]
+		if j := strings.Index(asm, ".Lfunc_end"); j > 0 {
+			asm = asm[:j]
+		}
+		reg := "ymm"
+		if u.VW == 16 {
+			reg = "zmm"
+		}
+		n := len(regexp.MustCompile(`vfmadd\w+\s+[^\n]*%` + reg).FindAllString(asm, -1))
+		if n < u.MR*u.NV {
+			t.Errorf("%dx%d microkernel: %d vfmadd on %s registers, want at least %d", u.MR, u.NR(), n, reg, u.MR*u.NV)
+		}
+		t.Logf("%dx%d microkernel: %d vfmadd on %s", u.MR, u.NR(), n, reg)
+	}
+}
