@@ -207,7 +207,7 @@ const (
 type kernel struct {
 	name string
 	f    *loop.Func
-	gemm *loop.Gemm // when set, f's body runs after wdc_gemm
+	gemm *loop.Gemm  // when set, f's body runs after wdc_gemm
 	args []*ir.Value // one per Func param
 	out  *ir.Value
 }

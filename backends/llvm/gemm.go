@@ -154,7 +154,7 @@ const (
 	gRelu
 	gConv
 	gConvGeom // C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
-	gLen = gConvGeom + 13
+	gLen      = gConvGeom + 13
 )
 
 func gemmGeom(g *loop.Gemm) []int64 {

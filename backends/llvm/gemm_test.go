@@ -160,7 +160,7 @@ func TestMicrokernelAssembly(t *testing.T) {
 		if u.VW == 16 {
 			reg = "zmm"
 		}
-		n := len(regexp.MustCompile(`vfmadd\w+\s+[^\n]*%` + reg).FindAllString(asm, -1))
+		n := len(regexp.MustCompile(`vfmadd\w+\s+[^\n]*%`+reg).FindAllString(asm, -1))
 		if n < u.MR*u.NV {
 			t.Errorf("%dx%d microkernel: %d vfmadd on %s registers, want at least %d", u.MR, u.NR(), n, reg, u.MR*u.NV)
 		}
