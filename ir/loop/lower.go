@@ -35,11 +35,30 @@ func LowerFused(nodes []*ir.Node) (f *Func, err error) {
 		}
 	}
 	p := nodes[0]
-	l := &lowerer{f: &Func{Name: sanitize(p.Name())}, names: map[string]bool{}}
 	low, ok := lowerings[p.Op]
 	if !ok {
 		return nil, fmt.Errorf("%s: the CPU backend has no lowering for op %q", p.Where(), p.Op)
 	}
+	l, in, err := newFused(nodes)
+	if err != nil {
+		return nil, err
+	}
+	out := l.param("y", p.Out.Type.Shape)
+	if err := low(l, p, in, out); err != nil {
+		return nil, fmt.Errorf("%s: %v", p.Where(), err)
+	}
+	if len(nodes) > 1 {
+		l.f.Name = sanitize(nodes[len(nodes)-1].Name())
+	}
+	return l.f, nil
+}
+
+// newFused starts a lowering of nodes[0] with the element-wise chain
+// nodes[1:] as epilogues: the producer's input parameters, then the
+// chain's other operands; the output parameter is not yet added.
+func newFused(nodes []*ir.Node) (*lowerer, []*Buffer, error) {
+	p := nodes[0]
+	l := &lowerer{f: &Func{Name: sanitize(p.Name())}, names: map[string]bool{}}
 	// Inputs of the producer.
 	in := make([]*Buffer, len(p.Inputs))
 	names := inputNames[p.Op]
@@ -57,7 +76,7 @@ func LowerFused(nodes []*ir.Node) (f *Func, err error) {
 	prev := p.Out
 	for _, c := range nodes[1:] {
 		if err := CanFuse(prev, c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c := c
 		switch c.Op {
@@ -80,14 +99,31 @@ func LowerFused(nodes []*ir.Node) (f *Func, err error) {
 		}
 		prev = c.Out
 	}
-	out := l.param("y", p.Out.Type.Shape)
-	if err := low(l, p, in, out); err != nil {
-		return nil, fmt.Errorf("%s: %v", p.Where(), err)
+	return l, in, nil
+}
+
+// LowerEpilogue prepares what a backend needs to render a producer with
+// its own (e.g. GPU-specific) loop nest and still apply the fused chain
+// nodes[1:]: a Func with exactly the parameters LowerFused would give
+// (producer inputs, the chain's other operands, the output "y") and no
+// Body, and the chain as a function of the producer's value at output
+// index idx (one index per dimension of the producer's result).
+func LowerEpilogue(nodes []*ir.Node) (f *Func, epi func(v Expr, idx []Expr) Expr, err error) {
+	if len(nodes) == 0 {
+		return nil, nil, fmt.Errorf("loop.LowerEpilogue: no nodes")
 	}
-	if len(nodes) > 1 {
-		l.f.Name = sanitize(nodes[len(nodes)-1].Name())
+	for _, n := range nodes {
+		if err := checkF32(n); err != nil {
+			return nil, nil, err
+		}
 	}
-	return l.f, nil
+	l, _, err := newFused(nodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.param("y", nodes[0].Out.Type.Shape)
+	l.f.Name = sanitize(nodes[len(nodes)-1].Name())
+	return l.f, l.final, nil
 }
 
 // Fusable reports whether op can carry an element-wise epilogue.

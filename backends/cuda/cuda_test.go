@@ -1,0 +1,182 @@
+package cuda_test
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"wdc/backends/cuda"
+	"wdc/ir"
+	"wdc/ir/loop"
+	"wdc/runtime"
+)
+
+func needTools(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("g++"); err != nil {
+		t.Skip("g++ is not installed")
+	}
+}
+
+func needClang19(t *testing.T) {
+	t.Helper()
+	if _, err := cuda.FindClang(); err != nil {
+		if os.Getenv("WDC_REQUIRE_CLANG19") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+}
+
+func compareOut(name string, got, want *ir.Tensor, rt, at float64) error {
+	if got.Len() != want.Len() {
+		return fmt.Errorf("output %q: %d elements, want %d", name, got.Len(), want.Len())
+	}
+	for i := range want.F {
+		d := math.Abs(float64(got.F[i]) - float64(want.F[i]))
+		if d > at+rt*math.Abs(float64(want.F[i])) || got.F[i] != got.F[i] && want.F[i] == want.F[i] {
+			return fmt.Errorf("output %q element %d: got %v, want %v", name, i, got.F[i], want.F[i])
+		}
+	}
+	return nil
+}
+
+// emitRun emits g, compiles its kernels to PTX (when clang-19 is there),
+// builds the CPU emulation, runs it on feeds and compares every output
+// with the interpreter.
+func emitRun(t *testing.T, g *ir.Graph, feeds map[string]*ir.Tensor, opts cuda.Options, rt, at float64, emuFlags ...string) *cuda.Artifact {
+	t.Helper()
+	want, err := runtime.Run(g, feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if keep := os.Getenv("WDC_TEST_KEEP"); keep != "" {
+		dir = filepath.Join(keep, t.Name())
+	}
+	a, err := cuda.Emit(g, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cuda.FindClang(); err == nil {
+		if err := cuda.CheckPTX(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := cuda.BuildEmulator(dir, emuFlags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins []*ir.Tensor
+	for _, in := range a.Inputs {
+		ins = append(ins, feeds[in.Name])
+	}
+	outs, err := cuda.RunDriver(dir, exe, a, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, o := range a.Outputs {
+		if err := compareOut(o.Name, outs[j], want[o.Name], rt, at); err != nil {
+			t.Fatalf("%v (artifact %s)", err, dir)
+		}
+	}
+	return a
+}
+
+// opsGraph merges every op case of loop.OpCases into one graph.
+func opsGraph(t *testing.T, filter func(loop.OpCase) bool) (*ir.Graph, map[string]*ir.Tensor) {
+	g := ir.NewGraph("ops")
+	feeds := map[string]*ir.Tensor{}
+	for ci, c := range loop.OpCases() {
+		if filter != nil && !filter(c) {
+			continue
+		}
+		cg, cf, err := c.Graph(int64(ci) + 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ins []*ir.Value
+		for _, v := range cg.Inputs {
+			name := c.Name + "_" + v.Name
+			nv, err := g.AddInput(name, v.Type, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds[name] = cf[v.Name]
+			ins = append(ins, nv)
+		}
+		n := cg.Nodes[0]
+		out, err := g.AddNode(n.Op, c.Name, ins, n.Attrs, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Outputs = append(g.Outputs, out)
+	}
+	return g, feeds
+}
+
+func TestEveryOpGrid(t *testing.T) {
+	needTools(t)
+	g, feeds := opsGraph(t, nil)
+	a := emitRun(t, g, feeds, cuda.Options{SingleKernel: -1}, 1e-4, 1e-5)
+	t.Logf("%d kernels, %d launches", len(a.Kernels), a.Launches)
+}
+
+func TestEveryOpSingleKernel(t *testing.T) {
+	needTools(t)
+	g, feeds := opsGraph(t, nil)
+	a := emitRun(t, g, feeds, cuda.Options{SingleKernel: 1}, 1e-4, 1e-5, "-DWDC_EMU_REVERSE")
+	if a.Launches != 1 || !a.SingleKernel {
+		t.Errorf("single kernel mode: %d launches", a.Launches)
+	}
+}
+
+// TestTiledGEMM forces the shared-memory tiled GEMM on every conv, dense
+// and matmul case, and runs the threads in reverse order, so a missing
+// barrier shows.
+func TestTiledGEMM(t *testing.T) {
+	needTools(t)
+	g, feeds := opsGraph(t, func(c loop.OpCase) bool { return c.Op == "conv" || c.Op == "dense" || c.Op == "matmul" })
+	for _, rev := range []string{"-DWDC_EMU_FORWARD", "-DWDC_EMU_REVERSE"} {
+		a := emitRun(t, g, feeds, cuda.Options{SingleKernel: -1, TileMinMACs: 1}, 1e-4, 1e-5, rev)
+		tiled := 0
+		for _, k := range a.Kernels {
+			if k.Kind == "tiled" {
+				tiled++
+			}
+		}
+		if tiled != len(a.Kernels) {
+			t.Errorf("%d of %d kernels tiled", tiled, len(a.Kernels))
+		}
+	}
+}
+
+// TestTiledSizes runs the tiled GEMM on shapes that straddle every tile
+// configuration (edges in M, N and K), with a fused bias and relu.
+func TestTiledSizes(t *testing.T) {
+	needTools(t)
+	for _, s := range [][3]int{{1, 1, 1}, {33, 65, 17}, {130, 129, 9}, {70, 300, 40}} {
+		M, K, N := s[0], s[1], s[2]
+		g := ir.NewGraph(fmt.Sprintf("gemm_%dx%dx%d", M, K, N))
+		a, _ := g.AddInput("a", ir.Type{Elem: ir.Float32, Shape: ir.Shape{M, K}}, ir.Pos{})
+		b, _ := g.AddInput("b", ir.Type{Elem: ir.Float32, Shape: ir.Shape{K, N}}, ir.Pos{})
+		c, _ := g.AddInput("c", ir.Type{Elem: ir.Float32, Shape: ir.Shape{N}}, ir.Pos{})
+		d, err := g.AddNode("dense", "d", []*ir.Value{a, b, c}, nil, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := g.AddNode("relu", "r", []*ir.Value{d}, nil, ir.Pos{})
+		mm, err := g.AddNode("matmul", "mm", []*ir.Value{a, b}, nil, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Outputs = []*ir.Value{r, mm}
+		feeds := randomFeeds(g, int64(M))
+		for _, big := range []int64{1} {
+			emitRun(t, g, feeds, cuda.Options{SingleKernel: -1, TileMinMACs: big}, 1e-4, 1e-5, "-DWDC_EMU_REVERSE")
+		}
+	}
+}
