@@ -2,6 +2,7 @@ package cuda_test
 
 import (
 	"math/rand"
+	"strings"
 
 	"wdc/ir"
 )
@@ -17,4 +18,17 @@ func randomFeeds(g *ir.Graph, seed int64) map[string]*ir.Tensor {
 		feeds[v.Name] = t
 	}
 	return feeds
+}
+
+// skipPTX in the emulator flags skips the clang-19 checks (already done
+// for the same source).
+const skipPTX = "-DWDC_NO_PTX_CHECK"
+
+func noPTX(flags []string) bool {
+	for _, f := range flags {
+		if strings.Contains(f, skipPTX) {
+			return true
+		}
+	}
+	return false
 }
