@@ -364,6 +364,12 @@ func (e *fn) expr(x loop.Expr) (value.Value, error) {
 			}
 			args[i] = v
 		}
+		switch x.Fn {
+		case "tanhf":
+			return e.fastTanh(args[0]), nil
+		case "expf":
+			return e.fastExp(args[0]), nil
+		}
 		return e.cur.NewCall(e.mod.libmFunc(x.Fn, n), args...), nil
 	case *loop.Select:
 		c, err := e.expr(x.Cond)
