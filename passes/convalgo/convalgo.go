@@ -43,13 +43,16 @@ import (
 // loop.DefaultSchedule, clang-14 -O3 -march=native) by timing compiled
 // conv layers (TestCalibrate with WDC_CALIBRATE=1 prints the fit: for
 // each algorithm the median over layers of W/(T_measured·F_peak)).
+// The spread is wide (direct 0.025–0.12: it depends on the output row
+// length, its contiguous inner loop; Winograd's GEMM inner loop is the
+// tile count P, short on small images); see docs/conv-algorithms.md.
 // Re-run it after changing the lowerings or schedules.
 var DefaultEfficiency = map[string]float64{
-	loop.ConvDirect:    0.10,
-	loop.ConvIm2col:    0.10,
-	loop.ConvWinograd2: 0.05,
-	loop.ConvWinograd4: 0.05,
-	loop.ConvFFT:       0.05,
+	loop.ConvDirect:    0.03,
+	loop.ConvIm2col:    0.17,
+	loop.ConvWinograd2: 0.14,
+	loop.ConvWinograd4: 0.15,
+	loop.ConvFFT:       0.15,
 }
 
 // DefaultLaunch is t_launch, the fixed cost of one kernel call (waking the
