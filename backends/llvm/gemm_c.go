@@ -93,40 +93,51 @@ static void pack_b(const float *B, int64_t rs, int64_t cs, int64_t kc, int64_t n
 static void pack_conv(const int64_t *g, const float *x, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
   const int64_t H = g[gCH], W = g[gCW], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
   const int64_t PH = g[gPH], PW = g[gPW], DH = g[gDH], DW = g[gDW], OW = g[gOW];
+  /* valid output columns per kw: lo <= ow < hi  <=>  0 <= ow*SW + kw*DW - PW < W */
+  int64_t vlo[64], vhi[64];
+  int kwcache = KW <= 64;
+  for (int64_t kw = 0; kwcache && kw < KW; kw++) {
+    int64_t off = kw * DW - PW;
+    vlo[kw] = off >= 0 ? 0 : (-off + SW - 1) / SW;
+    vhi[kw] = W - off <= 0 ? 0 : (W - off + SW - 1) / SW;
+  }
   for (int64_t j0 = 0; j0 < nc; j0 += NR) {
     int64_t nr = imin(NR, nc - j0);
-    int64_t c = k0 / (KH * KW), r = k0 % (KH * KW), kh = r / KW, kw = r % KW;
+    /* runs of one output row: (oh, ow, len, position in the panel) */
+    int64_t soh[NR], sow[NR], slen[NR], sj[NR], ns = 0;
+    for (int64_t j = 0, n = n0 + j0; j < nr; ns++) {
+      int64_t oh = n / OW, ow = n - oh * OW, len = imin(nr - j, OW - ow);
+      soh[ns] = oh; sow[ns] = ow; slen[ns] = len; sj[ns] = j;
+      j += len; n += len;
+    }
+    int64_t c = k0 / (KH * KW), r = k0 - c * (KH * KW), kh = r / KW, kw = r - kh * KW;
     for (int64_t k = 0; k < kc; k++) {
       float *d = dst + k * NR;
-      int64_t n = n0 + j0, j = 0;
-      while (j < nr) {
-        int64_t oh = n / OW, ow = n % OW;
-        int64_t len = imin(nr - j, OW - ow);
-        int64_t ih = oh * SH - PH + kh * DH;
+      int64_t off = kw * DW - PW, lo, hi;
+      if (kwcache) { lo = vlo[kw]; hi = vhi[kw]; }
+      else { lo = off >= 0 ? 0 : (-off + SW - 1) / SW; hi = W - off <= 0 ? 0 : (W - off + SW - 1) / SW; }
+      for (int64_t s = 0; s < ns; s++) {
+        int64_t ow = sow[s], len = slen[s];
+        float *ds = d + sj[s];
+        int64_t ih = soh[s] * SH - PH + kh * DH;
         if (ih < 0 || ih >= H) {
-          for (int64_t t = 0; t < len; t++) d[j + t] = 0;
-        } else {
-          const float *row = x + (c * H + ih) * W;
-          int64_t off = kw * DW - PW; /* iw = ow*SW + off */
-          /* valid ow: 0 <= ow*SW + off < W */
-          int64_t lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
-          int64_t hi = (W - off + SW - 1) / SW; /* first ow with iw >= W */
-          if (W - off <= 0) hi = 0;
-          int64_t a = imin(imax(lo, ow), ow + len), b = imin(imax(hi, a), ow + len);
-          int64_t t = 0;
-          for (; t < a - ow; t++) d[j + t] = 0;
-          if (SW == 1) {
-            const float *s = row + ow + off;
-            for (; t < b - ow; t++) d[j + t] = s[t];
-          } else {
-            for (; t < b - ow; t++) d[j + t] = row[(ow + t) * SW + off];
-          }
-          for (; t < len; t++) d[j + t] = 0;
+          for (int64_t t = 0; t < len; t++) ds[t] = 0;
+          continue;
         }
-        j += len;
-        n += len;
+        const float *row = x + (c * H + ih) * W;
+        int64_t a = imin(imax(lo, ow), ow + len) - ow, b = imin(imax(hi, ow + a), ow + len) - ow;
+        int64_t t = 0;
+        for (; t < a; t++) ds[t] = 0;
+        if (SW == 1) {
+          const float *src = row + ow + off;
+          for (; t < b; t++) ds[t] = src[t];
+        } else {
+          const float *src = row + ow * SW + off;
+          for (; t < b; t++) ds[t] = src[t * SW];
+        }
+        for (; t < len; t++) ds[t] = 0;
       }
-      for (; j < NR; j++) d[j] = 0;
+      for (int64_t j = nr; j < NR; j++) d[j] = 0;
       if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
     }
     dst += NR * kc;
@@ -227,7 +238,57 @@ static void gemm_ref(const int64_t *g, float **p) {
   }
 }
 
+/* Thin products (M < 4, B row-major): y[i, j] = sum_k A[i,k] B[k,j] with
+   64 columns of y in registers across the whole k loop, no packing. */
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+#define GEMV_COLS 64
+static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
+  const int64_t M = g[gM], K = g[gK], ldc = g[gCRS], brs = g[gBRS];
+  for (int64_t b0 = 0; b0 < g[gB0]; b0++)
+  for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
+    const float *A = p[0] + b0 * g[gAB0] + b1 * g[gAB1];
+    const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
+    int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
+    float *C = p[2] + coff;
+    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    for (int64_t i = 0; i < M; i++) {
+      const float *a = A + i * g[gARS];
+      float *y = C + i * ldc;
+      int64_t j = n0;
+      for (; j + GEMV_COLS <= n1; j += GEMV_COLS) {
+        v8 acc[GEMV_COLS / 8] = {0};
+        for (int64_t k = 0; k < K; k++) {
+          float av = a[k * g[gACS]];
+          const v8 *bk = (const v8 *)(B + k * brs + j);
+          for (int v = 0; v < GEMV_COLS / 8; v++) acc[v] += av * bk[v];
+        }
+        for (int v = 0; v < GEMV_COLS / 8; v++) *(v8 *)(y + j + 8 * v) = acc[v];
+      }
+      for (; j < n1; j += 8) {
+        int64_t w = imin(8, n1 - j);
+        float acc[8] = {0};
+        for (int64_t k = 0; k < K; k++) {
+          float av = a[k * g[gACS]];
+          const float *bk = B + k * brs + j;
+          for (int64_t t = 0; t < w; t++) acc[t] += av * bk[t];
+        }
+        for (int64_t t = 0; t < w; t++) y[j + t] = acc[t];
+      }
+    }
+    epilogue(g, C + n0, ldc, M, n1 - n0, BM, p[4] ? p[4] + n0 : NULL, p[5] ? p[5] + coff + n0 : NULL, (int)g[gRelu]);
+  }
+}
+
 typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
+
+static void gemv_task(void *ctx, int64_t lo, int64_t hi) {
+  gemm_job *j = ctx;
+  int64_t N = j->g[gN], blocks = (N + GEMV_COLS - 1) / GEMV_COLS;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t n0 = imin(N, blocks * t / j->parts * GEMV_COLS), n1 = imin(N, blocks * (t + 1) / j->parts * GEMV_COLS);
+    if (n0 < n1) gemv_part(j->g, j->p, n0, n1);
+  }
+}
 
 static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
   gemm_job *j = ctx;
@@ -260,8 +321,16 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   int T = nthreads;
   if (macs < (double)(1 << 18)) T = 1;
   T = ensure_buffers(T);
-  if (T == 0) { gemm_ref(g, p); return; }
+  if (T == 0) T = 1; /* the GEMV path needs no buffer */
   gemm_job job = { g, p, T, 1 };
+  if (M < 4 && !g[gConv] && g[gBCS] == 1) {
+    int64_t blocks = (N + GEMV_COLS - 1) / GEMV_COLS;
+    if (blocks < job.parts) job.parts = blocks;
+    if (job.parts <= 1) gemv_task(&job, 0, 1);
+    else wdc_parallel_for(gemv_task, &job, job.parts);
+    return;
+  }
+  if (!packbuf[0]) { gemm_ref(g, p); return; }
   if (T > 1) {
     /* cost in multiply-adds / 16 (one vector FMA) plus ~1 per packed B element */
     int64_t nt = (N + NR - 1) / NR, mt = (M + MR - 1) / MR;

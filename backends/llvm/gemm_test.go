@@ -51,6 +51,10 @@ func bigGemmCases() []loop.OpCase {
 	return []loop.OpCase{
 		// Several KC, MC and NC blocks, threads splitting N or M.
 		{Name: "dense_big", Op: "dense", Shapes: []ir.Shape{s(157, 530), s(530, 2100), s(2100)}},
+		// Matrix-vector products (M < 4), one and several threads.
+		{Name: "gemv_big", Op: "dense", Shapes: []ir.Shape{s(2, 700), s(700, 1000), s(1000)}},
+		{Name: "gemv_odd", Op: "dense", Shapes: []ir.Shape{s(1, 513), s(513, 130)}},
+		{Name: "gemv_3", Op: "matmul", Shapes: []ir.Shape{s(3, 33), s(33, 71)}},
 		{Name: "matmul_tall", Op: "matmul", Shapes: []ir.Shape{s(301, 257), s(257, 7)}},
 		{Name: "conv3x3_big", Op: "conv", Shapes: []ir.Shape{s(1, 16, 30, 30), s(32, 16, 3, 3), s(32)}, Attrs: ir.Attrs{"pads": ints(1, 1, 1, 1)}},
 		{Name: "conv3x3_deep", Op: "conv", Shapes: []ir.Shape{s(1, 40, 9, 9), s(70, 40, 3, 3), s(70)}, Attrs: ir.Attrs{"pads": ints(1, 1, 1, 1)}},

@@ -60,9 +60,10 @@ type GemmConv struct {
 	C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW int
 }
 
-// MinGemmRows is the least number of result rows (M) for which a dense,
-// matmul or conv is turned into a Gemm: thinner products (matrix-vector,
-// depthwise conv) are memory-bound and stay on the loop nest.
+// MinGemmRows is the least number of rows per group (M) for which a conv
+// is turned into a Gemm: thinner ones (depthwise) stay on the loop nest.
+// dense and matmul always are (backends treat few rows as a
+// matrix-vector product).
 const MinGemmRows = 4
 
 // LowerGemm lowers a fusable group like LowerFused and, when the
@@ -85,6 +86,11 @@ func LowerGemm(nodes []*ir.Node) (*Func, *Gemm, error) {
 }
 
 func planGemm(n *ir.Node, f *Func) *Gemm {
+	for _, v := range append(append([]*ir.Value(nil), n.Inputs...), n.Out) {
+		if v.Type.Shape.Elements() == 0 {
+			return nil
+		}
+	}
 	switch n.Op {
 	case "conv":
 		return planConv(n, f)
@@ -139,9 +145,6 @@ func planConv(n *ir.Node, f *Func) *Gemm {
 func planDense(n *ir.Node, f *Func) *Gemm {
 	a, b, y := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape, n.Out.Type.Shape
 	M, N := y[0], y[1]
-	if M < MinGemmRows {
-		return nil
-	}
 	if n.Float("alpha") != 1 {
 		return nil
 	}
@@ -186,7 +189,7 @@ func planMatMul(n *ir.Node, f *Func) *Gemm {
 	M, K, N := pa[len(pa)-2], pa[len(pa)-1], pb[len(pb)-1]
 	ba, bb := pa[:len(pa)-2], pb[:len(pb)-2]
 	batch, err := ir.BroadcastShapes(ba, bb)
-	if err != nil || len(batch) > 2 || M < MinGemmRows {
+	if err != nil || len(batch) > 2 {
 		return nil
 	}
 	g := &Gemm{M: M, N: N, K: K, Batch: [2]int{1, 1}, BiasM: -1, BiasN: -1, Add: -1,
