@@ -6,12 +6,15 @@ package target
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 
 	"wdc/backends/llvm"
 	"wdc/ir"
+	"wdc/passes/convalgo"
+	"wdc/passes/roofline"
 	"wdc/runtime"
 	"wdc/runtime/native"
 	"wdc/testbench/bench"
@@ -31,6 +34,12 @@ type Options struct {
 	// BuildDir keeps the build; empty builds in a temporary folder that
 	// Close removes.
 	BuildDir string
+	// ConvAlgo forces a convolution algorithm on every layer it applies
+	// to ("" or "auto": the cost model chooses per layer).
+	ConvAlgo string
+	// Explain, if set, receives each conv layer's candidates with their
+	// predicted times.
+	Explain io.Writer
 	// CPU passes options to the LLVM backend (Threads is set from above).
 	CPU llvm.Options
 }
@@ -102,6 +111,11 @@ func openCPU(g *ir.Graph, opts Options) (Runner, error) {
 	}
 	copts := opts.CPU
 	copts.Threads = opts.Threads
+	plan, err := ConvPlan(g, opts)
+	if err != nil {
+		return fail(err)
+	}
+	copts.Lower = plan.Lower
 	if _, err := llvm.Compile(g, dir, copts); err != nil {
 		return fail(err)
 	}
@@ -110,6 +124,29 @@ func openCPU(g *ir.Graph, opts Options) (Runner, error) {
 		return fail(err)
 	}
 	return cpuRunner{Model: m, tmp: tmp}, nil
+}
+
+// ConvPlan chooses each conv layer's algorithm from the cost model and the
+// measured roofline of this machine (measured once, then cached).
+func ConvPlan(g *ir.Graph, opts Options) (*convalgo.Plan, error) {
+	algo, err := convalgo.ParseAlgo(opts.ConvAlgo)
+	if err != nil {
+		return nil, err
+	}
+	mach, err := roofline.Load(roofline.Options{})
+	if err != nil {
+		mach = roofline.Default()
+	}
+	plan, err := convalgo.Select(g, convalgo.Options{Machine: mach, Threads: opts.Threads, Force: algo})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Explain != nil {
+		if err := plan.Explain(opts.Explain); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
 }
 
 func init() {

@@ -7,12 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"wdc/backends/target"
+	"wdc/ir"
 	"wdc/testbench/check"
 )
 
 func newCheckCmd() *cobra.Command {
 	var opts check.Options
-	var tier, suite string
+	var tier, suite, convAlgo string
 	cmd := &cobra.Command{
 		Use:   "check [--target T] DIR...",
 		Short: "Run ONNX-style test folders and compare every output with the expected one",
@@ -26,7 +28,9 @@ Tolerance follows onnxruntime's float32 convention: an element passes when
 |got - want| <= atol + rtol*|want| with rtol = 1e-4 and atol = 1e-5 unless --rtol/--atol
 say otherwise; integer outputs must match exactly. A few tests whose reference data is
 printed with fewer digits carry a looser, stated tolerance (--strict ignores them).
---tier A|B|C|D runs a tier of the suite's RECOMMENDED-SUBSET.txt.`,
+--tier A|B|C|D runs a tier of the suite's RECOMMENDED-SUBSET.txt. --target cpu
+compiles each model; --conv-algo forces a convolution algorithm on every layer it
+applies to (others keep the cost model's choice).`,
 		Example: `  wdc check ../shared/testdata/onnx-backend/node/test_conv_with_strides_padding
   wdc check --tier A --suite ../shared/testdata/onnx-backend
   wdc check ../shared/testdata/models/mnist-cnn ../shared/testdata/onnx-backend/light/light_resnet50.onnx`,
@@ -43,6 +47,14 @@ printed with fewer digits carry a looser, stated tolerance (--strict ignores the
 				return fmt.Errorf("no tests given (name test folders, or --tier with --suite)")
 			}
 			opts.Import.MaxTensorBytes = memBudget
+			if convAlgo != "auto" {
+				if opts.Target != "cpu" {
+					return fmt.Errorf("--conv-algo applies to the cpu target")
+				}
+				opts.TargetFunc = func(g *ir.Graph) (check.Runner, error) {
+					return target.Open("cpu", g, target.Options{ConvAlgo: convAlgo})
+				}
+			}
 			sum, err := check.Run(dirs, opts, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -59,6 +71,7 @@ printed with fewer digits carry a looser, stated tolerance (--strict ignores the
 	f.Float64Var(&opts.ATol, "atol", check.DefaultATol, "absolute tolerance for float outputs")
 	f.BoolVar(&opts.Strict, "strict", false, "use --rtol/--atol for every test, ignoring per-test tolerances")
 	f.IntVarP(&opts.Jobs, "jobs", "j", runtime.NumCPU(), "tests run at once")
+	addConvFlags(f, &convAlgo, nil)
 	f.StringVar(&tier, "tier", "", "run a tier (A, B, C or D) of the suite's RECOMMENDED-SUBSET.txt")
 	f.StringVar(&suite, "suite", filepath.Join("..", "shared", "testdata", "onnx-backend"), "the ONNX backend suite folder, for --tier")
 	return cmd

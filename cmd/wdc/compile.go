@@ -8,12 +8,15 @@ import (
 
 	"wdc/backends/hls"
 	"wdc/backends/llvm"
+	"wdc/backends/target"
 )
 
 func newCompileCmd() *cobra.Command {
 	var targetName, outDir string
 	var threads, reuse int
 	var q quantFlags
+	var convAlgo string
+	var explain bool
 	cmd := &cobra.Command{
 		Use:   "compile MODEL --target T -o DIR",
 		Short: "Compile a model for a target",
@@ -21,7 +24,10 @@ func newCompileCmd() *cobra.Command {
   cpu      LLVM IR (model.ll), a shared object (model.so) with a C header (model.h) declaring
            wdc_init, wdc_run and the buffer sizes, the weights, and manifest.json; built with
            the Debian LLVM toolchain (clang-14 -O3 -march=native). examples/c shows a C
-           program linking it.
+           program linking it. Each convolution's algorithm (direct, im2col, Winograd
+           F(2x2,3x3) or F(4x4,3x3), DFT) is chosen by the cost model from this machine's
+           measured roofline; --explain prints every candidate's predicted time and
+           --conv-algo forces one.
   hls      the network quantized to fixed point (--precision, default fixed<16,6,rne,sat>) as
            HLS C++ with PIPELINE/UNROLL/ARRAY_PARTITION pragmas, a generated fixed-point
            header, and a C-simulation testbench (wdc run --target hls runs it).`,
@@ -42,7 +48,15 @@ func newCompileCmd() *cobra.Command {
 				if q.set() {
 					return fmt.Errorf("the cpu target computes in float32; fixed-point precision is for the hls target")
 				}
-				a, err := llvm.Compile(g, outDir, llvm.Options{Threads: threads})
+				topts := target.Options{Threads: threads, ConvAlgo: convAlgo}
+				if explain {
+					topts.Explain = w
+				}
+				plan, err := target.ConvPlan(g, topts)
+				if err != nil {
+					return err
+				}
+				a, err := llvm.Compile(g, outDir, llvm.Options{Threads: threads, Lower: plan.Lower})
 				if err != nil {
 					return err
 				}
@@ -74,6 +88,7 @@ func newCompileCmd() *cobra.Command {
 	f.StringVarP(&outDir, "output-dir", "o", "", "folder for the compiled model")
 	f.IntVar(&threads, "threads", 0, "default thread count of compiled CPU code (0: all CPUs)")
 	f.IntVar(&reuse, "reuse", 1, "reuse factor of dense and conv layers (hardware targets)")
+	addConvFlags(f, &convAlgo, &explain)
 	q.add(f)
 	return cmd
 }

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"wdc/backends/target"
 	"wdc/ir"
+	"wdc/passes/convalgo"
 	"wdc/passes/quantize"
 	"wdc/runtime"
 )
@@ -26,6 +28,8 @@ func newRunCmd() *cobra.Command {
 	var seed uint64
 	var threads int
 	var q quantFlags
+	var convAlgo string
+	var explain bool
 	cmd := &cobra.Command{
 		Use:   "run MODEL",
 		Short: "Run a model on a target and write its outputs",
@@ -36,7 +40,8 @@ a seeded random generator (uniform in [0, 1) for floats), and wdc says so.
 
 Targets: interpreter (the reference interpreter, the golden model), cpu (compiled to
 native code through LLVM; its outputs are compared with the interpreter's and a
-difference beyond rtol 1e-3 / atol 1e-4 is an error), hls (fixed-point HLS C++,
+difference beyond rtol 1e-3 / atol 1e-4 is an error; --explain shows why each
+convolution got its algorithm, --conv-algo forces one), hls (fixed-point HLS C++,
 compiled with g++ as C simulation and compared bit for bit with the golden fixed-point
 interpreter).
 --precision, --quant-config or --calibrate run the model in fixed point: on the
@@ -80,7 +85,11 @@ cost (float vs fixed outputs, top-1 agreement).`,
 				}
 				fmt.Fprintf(w, "fixed point vs float: %v\n", rep)
 			default:
-				if outs, err = runFloat(w, targetName, g, feeds, target.Options{Threads: threads, BuildDir: buildDir}); err != nil {
+				topts := target.Options{Threads: threads, BuildDir: buildDir, ConvAlgo: convAlgo}
+				if explain {
+					topts.Explain = w
+				}
+				if outs, err = runFloat(w, targetName, g, feeds, topts); err != nil {
 					return err
 				}
 			}
@@ -109,8 +118,16 @@ cost (float vs fixed outputs, top-1 agreement).`,
 	f.StringVarP(&targetName, "target", "t", "interpreter", "interpreter, cpu or hls")
 	f.IntVar(&threads, "threads", 0, "threads of compiled CPU code (0: all CPUs)")
 	f.StringVar(&buildDir, "build-dir", "", "keep the compiled model in this folder (default: a temporary one)")
+	addConvFlags(f, &convAlgo, &explain)
 	q.add(f)
 	return cmd
+}
+
+func addConvFlags(f *pflag.FlagSet, algo *string, explain *bool) {
+	f.StringVar(algo, "conv-algo", "auto", "convolution algorithm for the cpu target: auto (the cost model picks per layer), "+strings.Join(convalgo.Algos(), ", "))
+	if explain != nil {
+		f.BoolVar(explain, "explain", false, "print each conv layer's candidate algorithms with their predicted times")
+	}
 }
 
 // Compiled float outputs may differ from the interpreter's (which sums in
