@@ -78,8 +78,10 @@ func Open(name string, g *ir.Graph, opts Options) (Runner, error) {
 
 type interp struct{ g *ir.Graph }
 
-func (r interp) Run(in map[string]*ir.Tensor) (map[string]*ir.Tensor, error) { return runtime.Run(r.g, in) }
-func (r interp) Close() error                                                 { return nil }
+func (r interp) Run(in map[string]*ir.Tensor) (map[string]*ir.Tensor, error) {
+	return runtime.Run(r.g, in)
+}
+func (r interp) Close() error { return nil }
 
 type cpuRunner struct {
 	*native.Model
