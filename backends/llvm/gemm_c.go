@@ -126,6 +126,11 @@ static void pack_conv(const int64_t *g, const float *x, int64_t k0, int64_t kc, 
         }
         const float *row = x + (c * H + ih) * W;
         int64_t a = imin(imax(lo, ow), ow + len) - ow, b = imin(imax(hi, ow + a), ow + len) - ow;
+        if (SW == 1 && len == NR && a == 0 && b == NR) { /* a whole panel row inside the image */
+          const float *src = row + ow + off;
+          for (int t = 0; t < NR; t++) ds[t] = src[t];
+          continue;
+        }
         int64_t t = 0;
         for (; t < a; t++) ds[t] = 0;
         if (SW == 1) {
