@@ -204,7 +204,45 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 	var o vw
 	o.f("%s", unusedNote)
 	g := gen{seq: true, comment: comment}
-	// stage 1: the multipliers, by constant weights (zeros skipped)
+	src := make([]string, k)
+	for i := range src {
+		src[i] = slice("in0", i, xe.W)
+	}
+	outs, stages := b.macArray(&o, "", src, mac{xe: xe, we: we, dst: dst, w: w, bias: bias, aw: aw, af: af, ps: ps, bs: bs, pw: pw}, &g.layer)
+	for j, e := range outs {
+		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", dst.W-1, j, j, e)
+		o.f("  assign %s = y%d;\n", slice("out", j, dst.W), j)
+	}
+	g.layer.Registers += nn * dst.W
+	g.layer.Reuse = 1
+	g.latency = 2 + stages
+	g.body = o.String()
+	g.ii = 1
+	return g, nil
+}
+
+// mac describes a constant-weight multiply-accumulate array: outputs
+// y[n] = Σ_k x[k]·w[n][k] + bias[n], accumulated exactly (aw[n] bits, af
+// fraction bits; products shifted left by ps, the bias by bs) and
+// converted to dst.
+type mac struct {
+	xe, we, dst ir.Elem
+	w           [][]int64
+	bias        []int64
+	aw          []int
+	af, ps, bs  int
+	pw          int
+}
+
+// macArray writes the products of the input words src (expressions of
+// xe.W bits) by the constant weights into registers (stage 1), then an
+// adder tree per output (the bias a constant term), and returns each
+// output's converted expression (dst.W bits) for the caller to register,
+// and the number of intermediate tree stages. Names are prefixed by p.
+func (b *builder) macArray(o *vw, p string, src []string, m mac, layer *Layer) ([]string, int) {
+	k, nn := len(src), len(m.w)
+	w, bias, xe, pw, ps := m.w, m.bias, m.xe, m.pw, m.ps
+	xmax := new(big.Int).Lsh(big.NewInt(1), uint(xe.W-1))
 	used := make([]bool, k)
 	for j := 0; j < nn; j++ {
 		for i := 0; i < k; i++ {
@@ -215,12 +253,12 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 	}
 	for i := 0; i < k; i++ {
 		if used[i] {
-			o.f("  wire [%d:0] x%d_w = %s;\n", xe.W-1, i, slice("in0", i, xe.W))
-			o.f("  wire signed [%d:0] x%d = %s;\n", pw-1, i, sext(fmt.Sprintf("x%d_w", i), xe.W, pw))
+			o.f("  wire [%d:0] %sx%d_w = %s;\n", xe.W-1, p, i, src[i])
+			o.f("  wire signed [%d:0] %sx%d = %s;\n", pw-1, p, i, sext(fmt.Sprintf("%sx%d_w", p, i), xe.W, pw))
 		}
 	}
 	mults := 0
-	o.f("  // stage 1: products x[k]·w[k][n] (weights are constants; zero weights have no multiplier)\n")
+	o.f("  // products x[k]·w[k][n], registered (weights are constants; zero weights have no multiplier)\n")
 	// each product is kept in the bits its weight needs: |x·w| <= 2^(Wx-1)·|w|
 	pbound := make([][]*big.Int, nn)
 	pwid := make([][]int, nn)
@@ -231,7 +269,7 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 			if w[j][i] != 0 {
 				pbound[j][i] = new(big.Int).Mul(xmax, new(big.Int).Abs(big.NewInt(w[j][i])))
 				pwid[j][i] = min(signedWidth(pbound[j][i]), pw)
-				o.f("  reg  [%d:0] p%d_%d;\n", pwid[j][i]-1, j, i)
+				o.f("  reg  [%d:0] %sp%d_%d;\n", pwid[j][i]-1, p, j, i)
 				mults++
 			}
 		}
@@ -248,13 +286,15 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 			if w[j][i] == 0 {
 				continue
 			}
+			x := fmt.Sprintf("%sx%d", p, i)
+			mname := fmt.Sprintf("%sm%d_%d", p, j, i)
 			if ds := csd(w[j][i]); len(ds) <= maxDigits {
 				// constant coefficient: shifts and adds in LUTs, no DSP
 				var terms []string
 				for q, d := range ds {
-					sh := fmt.Sprintf("x%d", i)
+					sh := x
 					if d.shift > 0 {
-						sh = fmt.Sprintf("{x%d[%d:0], %d'b0}", i, pw-1-d.shift, d.shift)
+						sh = fmt.Sprintf("{%s[%d:0], %d'b0}", x, pw-1-d.shift, d.shift)
 					}
 					switch {
 					case q == 0 && d.neg:
@@ -271,27 +311,25 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 				if strings.HasPrefix(expr, "- ") {
 					expr = fmt.Sprintf("%d'd0 %s", pw, expr)
 				}
-				ff.f("    p%d_%d <= %s; // x · %d\n", j, i, narrow(&o, fmt.Sprintf("m%d_%d", j, i), expr, pw, pwid[j][i]), w[j][i])
+				ff.f("    %sp%d_%d <= %s; // x · %d\n", p, j, i, narrow(o, mname, expr, pw, pwid[j][i]), w[j][i])
 				shiftAdds++
-				g.layer.AdderBits += (len(ds) - 1) * pw
+				layer.AdderBits += (len(ds) - 1) * pw
 				if len(ds) == 1 && ds[0].neg {
-					g.layer.AdderBits += pw
+					layer.AdderBits += pw
 				}
 				continue
 			}
-			ff.f("    p%d_%d <= %s;\n", j, i, narrow(&o, fmt.Sprintf("m%d_%d", j, i), fmt.Sprintf("x%d * %s", i, lit(w[j][i], pw)), pw, pwid[j][i]))
+			ff.f("    %sp%d_%d <= %s;\n", p, j, i, narrow(o, mname, fmt.Sprintf("%s * %s", x, lit(w[j][i], pw)), pw, pwid[j][i]))
 		}
 	}
 	ff.f("  end\n")
 	o.f("%s", ff.String())
-	g.layer.ShiftAdd = shiftAdds
-	mults -= shiftAdds
-	g.layer.Multipliers = mults
-	g.layer.MultBits = [2]int{xe.W, we.W}
-	g.layer.Registers = 0
+	layer.ShiftAdd += shiftAdds
+	layer.Multipliers += mults - shiftAdds
+	layer.MultBits = [2]int{xe.W, m.we.W}
 	for j := 0; j < nn; j++ {
 		for i := 0; i < k; i++ {
-			g.layer.Registers += pwid[j][i]
+			layer.Registers += pwid[j][i]
 		}
 	}
 	// the adder trees, the same depth for every output
@@ -310,33 +348,27 @@ func (b *builder) dense(mod string, n *ir.Node, ops []operand) (gen, error) {
 	}
 	levels := treeLevels(maxTerms)
 	stages := 0
-	o.f("  // adder trees (%d level(s)), bias added as a constant term, then the output register\n", levels)
+	o.f("  // adder trees (%d level(s)), the bias a constant term\n", levels)
+	var outs []string
 	for j := 0; j < nn; j++ {
 		var terms []term
 		for i := 0; i < k; i++ {
 			if w[j][i] != 0 {
-				terms = append(terms, term{shl(fmt.Sprintf("p%d_%d", j, i), ps), pwid[j][i] + ps, new(big.Int).Lsh(pbound[j][i], uint(ps))})
+				terms = append(terms, term{shl(fmt.Sprintf("%sp%d_%d", p, j, i), ps), pwid[j][i] + ps, new(big.Int).Lsh(pbound[j][i], uint(ps))})
 			}
 		}
 		c := new(big.Int)
 		if bias != nil {
-			c.Lsh(big.NewInt(bias[j]), uint(bs))
+			c.Lsh(big.NewInt(bias[j]), uint(m.bs))
 		}
-		t := addTreeT(&o, fmt.Sprintf("t%d", j), terms, c, aw[j], levels, b.opts.AddLevelsPerStage)
+		t := addTreeT(o, fmt.Sprintf("%st%d", p, j), terms, c, m.aw[j], levels, b.opts.AddLevelsPerStage)
 		stages = t.stages
-		g.layer.Registers += t.regs
-		g.layer.Adders += t.adds
-		g.layer.AdderBits += t.bits
-		e := convert(&o, fmt.Sprintf("y%d", j), t.root, t.w, af, dst)
-		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en) y%d <= %s;\n", dst.W-1, j, j, e)
-		o.f("  assign %s = y%d;\n", slice("out", j, dst.W), j)
+		layer.Registers += t.regs
+		layer.Adders += t.adds
+		layer.AdderBits += t.bits
+		outs = append(outs, convert(o, fmt.Sprintf("%sy%d", p, j), t.root, t.w, m.af, m.dst))
 	}
-	g.layer.Registers += nn * dst.W
-	g.layer.Reuse = 1
-	g.latency = 2 + stages
-	g.body = o.String()
-	g.ii = 1
-	return g, nil
+	return outs, stages
 }
 
 func biasNote(bias []int64, be ir.Elem) string {

@@ -321,6 +321,7 @@ func region(g *ir.Graph) (in, out *ir.Value, nodes []*ir.Node, err error) {
 var supported = map[string]bool{
 	"dense": true, "relu": true, "cast": true, "lut": true, "add": true, "sub": true, "mul": true,
 	"reduce_sum": true, "reduce_max": true, "flatten": true, "reshape": true, "transpose": true, "concat": true,
+	"conv": true, "max_pool": true,
 }
 
 // checkSupported lists every unsupported node at once.

@@ -70,6 +70,10 @@ func (b *builder) node(i int, n *ir.Node) error {
 		g = wiring(n, ops, nil)
 	case "concat":
 		g, err = concat(n, ops)
+	case "conv":
+		g, err = b.conv(mod, n, ops)
+	case "max_pool":
+		g, err = maxPool(n, ops)
 	case "transpose":
 		perm := ir.TransposePerm(n, len(ops[0].shape))
 		g = wiring(n, ops, perm)
@@ -102,6 +106,11 @@ func (b *builder) node(i int, n *ir.Node) error {
 		fmt.Sprintf("result: %v", n.Out.Type),
 		fmt.Sprintf("latency: %d cycle(s)", g.latency),
 	}, g.comment...)...))
+	if strings.HasPrefix(g.body, unusedNote) {
+		// before the ports, whose bits may be partly unused too
+		g.body = strings.TrimPrefix(g.body, unusedNote)
+		m.f("%s", unusedNote)
+	}
 	var ports []string
 	if g.seq {
 		ports = append(ports, "  input  wire clk", "  input  wire en")

@@ -269,3 +269,41 @@ func TestReuseFactors(t *testing.T) {
 		t.Fatalf("with back-pressure %d vectors differ; first: %v", c2.Mismatches, c2.First)
 	}
 }
+
+// TestSmallCNN: streamed convolutions (padding, strides, a non-square
+// kernel), max pooling (with a window that leaves rows unused), flatten
+// and dense, bit-exact.
+func TestSmallCNN(t *testing.T) {
+	needTools(t)
+	b := &gb{t: t, g: ir.NewGraph("cnn"), rng: rand.New(rand.NewSource(2))}
+	x, err := b.g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 2, 7, 6}}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := b.cast(x, ir.FixedType(10, 4))
+	w1 := b.konst(ir.FixedType(8, 2), ir.Shape{3, 2, 3, 3}, 127)
+	b1 := b.konst(ir.FixedType(8, 3), ir.Shape{3}, 127)
+	h = b.node("conv", []*ir.Value{h, w1, b1}, ir.Attrs{"pads": ir.IntsAttr(1, 1, 1, 1)})
+	h = b.node("relu", []*ir.Value{b.cast(h, fx(12, 5, ir.RoundHalfEven, ir.Saturate))}, nil)
+	h = b.node("max_pool", []*ir.Value{h}, ir.Attrs{"kernel_shape": ir.IntsAttr(2, 2), "strides": ir.IntsAttr(2, 2)})
+	w2 := b.konst(ir.FixedType(8, 2), ir.Shape{2, 3, 2, 2}, 127)
+	h = b.node("conv", []*ir.Value{h, w2}, ir.Attrs{"strides": ir.IntsAttr(1, 2), "pads": ir.IntsAttr(0, 1, 1, 0)})
+	h = b.cast(h, fx(12, 6, ir.Truncate, ir.Saturate))
+	h = b.node("flatten", []*ir.Value{h}, nil)
+	h = b.dense(h, 3, ir.FixedType(8, 2), ir.FixedType(8, 3))
+	y := b.cast(h, ir.FixedType(16, 8))
+	g := b.finish(y)
+	inputs := randomInputs(g, 12, 2)
+	d, c, dir := emitCheck(t, g, verilog.Options{}, inputs, Options{})
+	t.Logf("latency %d, II %d, layers:", c.LatencyCycles, c.IICycles)
+	for _, l := range d.Layers {
+		t.Logf("  %-12s %-10s latency %3d stage %3d", l.Node, l.Op, l.Latency, l.Stage)
+	}
+	c2, err := Run(g, dir, inputs, Options{ReadySeed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Mismatches != 0 {
+		t.Fatalf("with back-pressure %d vectors differ; first: %v", c2.Mismatches, c2.First)
+	}
+}
