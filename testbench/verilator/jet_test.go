@@ -46,6 +46,7 @@ func jetTagger(t *testing.T) (*ir.Graph, *ir.Graph, [][]float32) {
 // against the golden model, latency at most 10 cycles, II 1.
 func TestJetTagger(t *testing.T) {
 	needTools(t)
+	t.Parallel()
 	_, q, vecs := jetTagger(t)
 	inputs, err := FloatInputs(q, vecs)
 	if err != nil {

@@ -138,6 +138,7 @@ func emitCheck(t *testing.T, g *ir.Graph, opts verilog.Options, inputs []*ir.Ten
 
 func TestDenseReluSmall(t *testing.T) {
 	needTools(t)
+	t.Parallel()
 	b, x := newGB(t, "small", 6, ir.FixedType(8, 3))
 	h := b.dense(x, 4, ir.FixedType(8, 2), ir.FixedType(8, 4))
 	h = b.cast(h, ir.Elem{Kind: ir.Fixed, W: 10, I: 4, Round: ir.RoundHalfEven, Ovf: ir.Saturate})
@@ -159,6 +160,7 @@ func fx(w, i int, r ir.Rounding, o ir.Overflow) ir.Elem {
 // without back-pressure.
 func TestOpsBitExact(t *testing.T) {
 	needTools(t)
+	t.Parallel()
 	b, xq := newGB(t, "ops", 8, ir.FixedType(12, 5))
 	var br []*ir.Value
 	var casts []*ir.Value
@@ -240,6 +242,7 @@ func TestOpsBitExact(t *testing.T) {
 // with the input throttled to the largest R.
 func TestReuseFactors(t *testing.T) {
 	needTools(t)
+	t.Parallel()
 	b, x := newGB(t, "reuse", 4, ir.FixedType(10, 4))
 	h1 := b.dense(x, 6, ir.FixedType(8, 2), ir.FixedType(8, 3))
 	h := b.node("relu", []*ir.Value{b.cast(h1, fx(10, 4, ir.RoundHalfEven, ir.Saturate))}, nil)
@@ -275,6 +278,7 @@ func TestReuseFactors(t *testing.T) {
 // and dense, bit-exact.
 func TestSmallCNN(t *testing.T) {
 	needTools(t)
+	t.Parallel()
 	b := &gb{t: t, g: ir.NewGraph("cnn"), rng: rand.New(rand.NewSource(2))}
 	x, err := b.g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 2, 7, 6}}, ir.Pos{})
 	if err != nil {
