@@ -1,7 +1,6 @@
 package verilator
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 
 	"wdc/backends/verilog"
 	"wdc/ir"
+	"wdc/passes/quantize"
 	"wdc/runtime"
 )
 
@@ -202,43 +202,6 @@ func FloatInputs(g *ir.Graph, rows [][]float32) ([]*ir.Tensor, error) {
 	return out, nil
 }
 
-// ReadDat reads hls4ml's testbench text format: one vector per line,
-// numbers separated by spaces; blank lines are skipped. Every line must
-// have the same count.
-func ReadDat(path string) ([][]float32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	var rows [][]float32
-	line := 0
-	for sc.Scan() {
-		line++
-		fs := strings.Fields(sc.Text())
-		if len(fs) == 0 {
-			continue
-		}
-		row := make([]float32, len(fs))
-		for i, s := range fs {
-			v, err := strconv.ParseFloat(s, 32)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: field %d: %q is not a number", path, line, i+1, s)
-			}
-			row[i] = float32(v)
-		}
-		if len(rows) > 0 && len(row) != len(rows[0]) {
-			return nil, fmt.Errorf("%s:%d: %d values, but the first line has %d", path, line, len(row), len(rows[0]))
-		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s: no vectors", path)
-	}
-	return rows, nil
-}
+// ReadDat reads hls4ml's testbench text format (one vector per line,
+// numbers separated by spaces); it is passes/quantize's reader.
+func ReadDat(path string) ([][]float32, error) { return quantize.ReadDat(path) }

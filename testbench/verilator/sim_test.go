@@ -311,3 +311,26 @@ func TestSmallCNN(t *testing.T) {
 		t.Fatalf("with back-pressure %d vectors differ; first: %v", c2.Mismatches, c2.First)
 	}
 }
+
+func TestReadDat(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "in.dat")
+	if err := os.WriteFile(p, []byte("1 2.5 -3\n\n4 5 6e-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadDat(p)
+	if err != nil || len(rows) != 2 || rows[1][2] != float32(0.6) {
+		t.Fatalf("ReadDat: %v %v", rows, err)
+	}
+	if err := os.WriteFile(p, []byte("1 2\n3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadDat(p); err == nil {
+		t.Error("ragged .dat accepted")
+	}
+}
+
+func TestSimulateErrors(t *testing.T) {
+	if _, err := Simulate(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "design.json") {
+		t.Errorf("empty directory: %v", err)
+	}
+}
