@@ -334,3 +334,29 @@ func TestSimulateErrors(t *testing.T) {
 		t.Errorf("empty directory: %v", err)
 	}
 }
+
+func TestMissingVerilator(t *testing.T) {
+	b, x := newGB(t, "tiny", 2, ir.FixedType(8, 3))
+	g := b.finish(b.node("relu", []*ir.Value{x}, nil))
+	dir := t.TempDir()
+	if _, err := verilog.Emit(g, dir, verilog.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", t.TempDir())
+	_, err := Simulate(dir, [][]int64{{1, 2}})
+	if err == nil || !strings.Contains(err.Error(), "install the Debian package verilator") {
+		t.Errorf("missing verilator: %v", err)
+	}
+	if _, err := verilog.Report(dir); err == nil || !strings.Contains(err.Error(), "install the Debian package yosys") {
+		t.Errorf("missing yosys: %v", err)
+	}
+	t.Setenv("PATH", path)
+	// bad vectors are refused before anything is built
+	if _, err := Simulate(dir, [][]int64{{1, 2, 3}}); err == nil || !strings.Contains(err.Error(), "has 3 words; the design takes 2") {
+		t.Errorf("wrong vector length: %v", err)
+	}
+	if _, err := Simulate(dir, [][]int64{{1, 200}}); err == nil || !strings.Contains(err.Error(), "does not fit fixed<8,3>") {
+		t.Errorf("word out of range: %v", err)
+	}
+}
