@@ -207,9 +207,11 @@ const (
 type kernel struct {
 	name string
 	f    *loop.Func
-	gemm *loop.Gemm  // when set, f's body runs after wdc_gemm
-	args []*ir.Value // one per Func param
-	out  *ir.Value
+	gemm *loop.Gemm // when set, f's body runs after wdc_gemm
+	// apacked: the GEMM's A is a constant stored as MR-row panels.
+	apacked bool
+	args    []*ir.Value // one per Func param
+	out     *ir.Value
 }
 
 // Program is a graph lowered, scheduled and planned, ready to emit.
@@ -281,28 +283,6 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		p.where[out] = storage{kind: stOutput, idx: j}
 		copies = append(copies, &kernel{name: fmt.Sprintf("copy_output%d", j), f: copyFunc(v.Type.Shape.Elements()), args: []*ir.Value{v, out}, out: out})
 	}
-	// Constants into the weights blob, 16-float aligned.
-	var wbuf bytes.Buffer
-	for _, v := range g.Consts {
-		for wbuf.Len()%64 != 0 {
-			wbuf.WriteByte(0)
-		}
-		p.where[v] = storage{kind: stConst, off: int64(wbuf.Len() / 4)}
-		if v.Type.Elem.Kind != ir.F32 {
-			continue // not read by any lowering (checked per node)
-		}
-		b := make([]byte, 4*len(v.Const.F))
-		for i, f := range v.Const.F {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-		}
-		wbuf.Write(b)
-	}
-	for wbuf.Len()%64 != 0 || wbuf.Len() == 0 {
-		wbuf.WriteByte(0)
-	}
-	p.Weights = wbuf.Bytes()
-	a.Weights = int64(wbuf.Len())
-
 	// Group nodes: a fusable producer takes the chain of element-wise
 	// readers that follow it (each the only reader of the previous
 	// result, which is not a graph output).
@@ -316,6 +296,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		isOut[v] = true
 	}
 	done := map[*ir.Node]bool{}
+	packed := map[*ir.Value][]float32{} // constant GEMM A operands stored as packed panels
 	for _, n := range g.Nodes {
 		if done[n] {
 			continue
@@ -375,9 +356,43 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		if gm != nil && opts.DumpGemm != nil {
 			opts.DumpGemm(name, gm)
 		}
-		p.kernels = append(p.kernels, &kernel{name: name, f: f, gemm: gm, args: args, out: last.Out})
+		k := &kernel{name: name, f: f, gemm: gm, args: args, out: last.Out}
+		if gm != nil {
+			// A constant A read by this kernel only is stored packed.
+			if av := args[gm.A.Param]; av.IsConst() && av.Type.Elem.Kind == ir.F32 && len(users[av]) == 1 && gm.A.Batch[0] == 0 && packed[av] == nil {
+				packed[av] = packA(gm, av.Const.F, p.ukr.MR)
+				k.apacked = true
+			}
+		}
+		p.kernels = append(p.kernels, k)
 	}
 	p.kernels = append(p.kernels, copies...)
+
+	// Constants into the weights blob, 16-float aligned.
+	var wbuf bytes.Buffer
+	for _, v := range g.Consts {
+		for wbuf.Len()%64 != 0 {
+			wbuf.WriteByte(0)
+		}
+		p.where[v] = storage{kind: stConst, off: int64(wbuf.Len() / 4)}
+		if v.Type.Elem.Kind != ir.F32 {
+			continue // not read by any lowering (checked per node)
+		}
+		data := v.Const.F
+		if pk, ok := packed[v]; ok {
+			data = pk
+		}
+		b := make([]byte, 4*len(data))
+		for i, f := range data {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+		wbuf.Write(b)
+	}
+	for wbuf.Len()%64 != 0 || wbuf.Len() == 0 {
+		wbuf.WriteByte(0)
+	}
+	p.Weights = wbuf.Bytes()
+	a.Weights = int64(wbuf.Len())
 
 	// Plan the arena: each kernel result that is not an output lives from
 	// its kernel to its last reader (readers of aliases count).
@@ -471,7 +486,7 @@ func (p *Program) LL() (string, error) {
 	mod.emitMicrokernel(p.ukr)
 	var fns []*llir.Func
 	for _, k := range p.kernels {
-		f, err := mod.emitKernel(k.f, k.name, k.gemm)
+		f, err := mod.emitKernel(k.f, k.name, k.gemm, k.apacked, p.ukr.MR)
 		if err != nil {
 			return "", fmt.Errorf("CPU backend: emitting kernel %s: %v", k.name, err)
 		}

@@ -153,9 +153,30 @@ const (
 	gBMB1
 	gRelu
 	gConv
-	gConvGeom // C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
-	gLen      = gConvGeom + 13
+	gConvGeom                  // C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
+	gAPacked  = gConvGeom + 13 // A is stored as MR-row panels (see packA)
+	gAPB1     = gConvGeom + 14 // their stride per inner batch item
+	gLen      = gConvGeom + 15
 )
+
+// packA lays out A (each inner batch item, e.g. conv group) as the
+// driver packs it: panels of MR rows (the last zero-padded), element
+// (i, k) of a panel at k·MR + i, panels after each other; inner batch
+// item b at b·⌈M/MR⌉·MR·K.
+func packA(g *loop.Gemm, a []float32, mr int) []float32 {
+	mp := (g.M + mr - 1) / mr * mr
+	out := make([]float32, g.Batch[1]*mp*g.K)
+	for b := 0; b < g.Batch[1]; b++ {
+		base := int64(b) * g.A.Batch[1]
+		dst := out[b*mp*g.K:]
+		for i := 0; i < g.M; i++ {
+			for k := 0; k < g.K; k++ {
+				dst[(i/mr)*mr*g.K+k*mr+i%mr] = a[base+int64(i)*g.A.RS+int64(k)*g.A.CS]
+			}
+		}
+	}
+	return out
+}
 
 func gemmGeom(g *loop.Gemm) []int64 {
 	d := make([]int64, gLen)
@@ -178,13 +199,17 @@ func gemmGeom(g *loop.Gemm) []int64 {
 
 // callGemm emits, in e's current block, wdc_gemm(&geom, ptrs) with ptrs
 // = {A, B, C, bias_m, bias_n, add} (null when absent).
-func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string) {
+func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string, apacked bool, mr int) {
 	mod := e.mod
 	if mod.gemm == nil {
 		mod.gemm = mod.m.NewFunc("wdc_gemm", types.Void, ir.NewParam("geom", types.NewPointer(i64)), ir.NewParam("ptrs", f32pp))
 		mod.gemm.Visibility = enum.VisibilityHidden
 	}
 	geom := gemmGeom(g)
+	if apacked {
+		geom[gAPacked] = 1
+		geom[gAPB1] = int64((g.M+mr-1)/mr*mr) * int64(g.K)
+	}
 	elems := make([]constant.Constant, len(geom))
 	for i, v := range geom {
 		elems[i] = constant.NewInt(i64, v)

@@ -16,7 +16,7 @@ const gemmC = `
 /* ---- GEMM driver (BLIS loop order: jc, pc, ic, jr, ir) ---- */
 enum { gM, gN, gK, gB0, gB1, gARS, gACS, gAB0, gAB1, gBRS, gBCS, gBB0, gBB1,
        gCRS, gCB0, gCB1, gBMB0, gBMB1, gRelu, gConv,
-       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW };
+       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1 };
 
 void wdc_ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t acc);
 
@@ -173,6 +173,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
   for (int64_t b0 = 0; b0 < g[gB0]; b0++)
   for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
     const float *A = p[0] + b0 * g[gAB0] + b1 * g[gAB1];
+    const float *AP = g[gAPacked] ? p[0] + b1 * g[gAPB1] : NULL;
     const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
@@ -187,16 +188,17 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
         else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
         for (int64_t ic = m0; ic < m1; ic += MC) {
           int64_t mc = imin(MC, m1 - ic);
-          pack_a(A + ic * g[gARS] + pc * g[gACS], g[gARS], g[gACS], mc, kc, ap);
+          if (!AP) pack_a(A + ic * g[gARS] + pc * g[gACS], g[gARS], g[gACS], mc, kc, ap);
           for (int64_t jr = 0; jr < nc; jr += NR) {
             int64_t nr = imin(NR, nc - jr);
             for (int64_t ir = 0; ir < mc; ir += MR) {
               int64_t mr = imin(MR, mc - ir);
               float *c = C + (ic + ir) * ldc + jc + jr;
+              const float *apan = AP ? AP + (ic + ir) * K + pc * MR : ap + ir * kc;
               if (mr == MR && nr == NR) {
-                wdc_ukr(kc, ap + ir * kc, bp + jr * kc, c, ldc, pc > 0);
+                wdc_ukr(kc, apan, bp + jr * kc, c, ldc, pc > 0);
               } else {
-                wdc_ukr(kc, ap + ir * kc, bp + jr * kc, tmp, NR, 0);
+                wdc_ukr(kc, apan, bp + jr * kc, tmp, NR, 0);
                 for (int64_t i = 0; i < mr; i++)
                   for (int64_t j = 0; j < nr; j++)
                     c[i * ldc + j] = (pc > 0 ? c[i * ldc + j] : 0.0f) + tmp[i * NR + j];
@@ -233,7 +235,9 @@ static void gemm_ref(const int64_t *g, float **p) {
         for (int64_t m = 0; m < MM; m++)
           for (int64_t j = 0; j < nr; j++) {
             float s = 0;
-            for (int64_t k = 0; k < kc; k++) s += A[m * g[gARS] + (pc + k) * g[gACS]] * col[k * NR + j];
+            for (int64_t k = 0; k < kc; k++)
+              s += (g[gAPacked] ? p[0][b1 * g[gAPB1] + (m / MR) * MR * K + (pc + k) * MR + m % MR]
+                                : A[m * g[gARS] + (pc + k) * g[gACS]]) * col[k * NR + j];
             C[m * g[gCRS] + n + j] += s;
           }
       }

@@ -171,3 +171,35 @@ func TestMicrokernelAssembly(t *testing.T) {
 		t.Logf("%dx%d microkernel: %d vfmadd on %s", u.MR, u.NR(), n, reg)
 	}
 }
+
+// TestGemmPackedWeights: constant conv weights are stored as packed
+// panels (groups, rows not a multiple of MR, several KC blocks).
+func TestGemmPackedWeights(t *testing.T) {
+	needClang(t)
+	g := ir.NewGraph("packed")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 60, 9, 9}}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value {
+		tt := ir.NewTensor(ir.Float32, s)
+		for i := range tt.F {
+			tt.F[i] = float32((i*7919)%29)/29 - 0.5
+		}
+		v, err := g.AddConst(name, tt, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ir.Shape{38, 30, 3, 3}), cst("b", ir.Shape{38})},
+		ir.Attrs{"group": ir.IntAttr(2), "pads": ir.IntsAttr(1, 1, 1, 1)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := g.AddNode("relu", "z", []*ir.Value{y}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{z}
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
+		compileRun(t, g, randomFeeds(g, 3), llvm.Options{Threads: 2, Microkernel: u}, rtol, 1e-4, 1)
+	}
+}
