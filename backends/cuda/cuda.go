@@ -63,6 +63,10 @@ type Options struct {
 	// TileMinMACs is the smallest multiply-accumulate count that gets the
 	// tiled GEMM (default 1<<18).
 	TileMinMACs int64
+	// TileConfig forces one tile configuration of the tiled GEMM (1: 128×128,
+	// 2: 64×64, 3: 32×32, 4: 16×16); 0 picks the largest tile that still
+	// gives a wave of blocks.
+	TileConfig int
 	// Archs are the GPU architectures of the Makefile (default sm_80, sm_90).
 	Archs []string
 	// Dump, if set, receives each kernel's loop IR.
@@ -331,6 +335,9 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 				continue
 			}
 			s.chooseTile(132)
+			if opts.TileConfig > 0 && opts.TileConfig <= len(tileCfgs) {
+				s.Cfg = tileCfgs[opts.TileConfig-1]
+			}
 			k.gemm = s
 			k.f = f
 		}

@@ -119,6 +119,7 @@ func opsGraph(t *testing.T, filter func(loop.OpCase) bool) (*ir.Graph, map[strin
 }
 
 func TestEveryOpGrid(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	g, feeds := opsGraph(t, nil)
 	a := emitRun(t, g, feeds, cuda.Options{SingleKernel: -1}, 1e-4, 1e-5)
@@ -126,6 +127,7 @@ func TestEveryOpGrid(t *testing.T) {
 }
 
 func TestEveryOpSingleKernel(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	g, feeds := opsGraph(t, nil)
 	a := emitRun(t, g, feeds, cuda.Options{SingleKernel: 1}, 1e-4, 1e-5, "-DWDC_EMU_REVERSE")
@@ -138,9 +140,10 @@ func TestEveryOpSingleKernel(t *testing.T) {
 // and matmul case, and runs the threads in reverse order, so a missing
 // barrier shows.
 func TestTiledGEMM(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	g, feeds := opsGraph(t, func(c loop.OpCase) bool { return c.Op == "conv" || c.Op == "dense" || c.Op == "matmul" })
-	for _, flags := range [][]string{{"-DWDC_EMU_FORWARD"}, {"-DWDC_EMU_REVERSE", skipPTX}} {
+	for _, flags := range [][]string{{"-DWDC_EMU_REVERSE"}} {
 		a := emitRun(t, g, feeds, cuda.Options{SingleKernel: -1, TileMinMACs: 1}, 1e-4, 1e-5, flags...)
 		tiled := 0
 		for _, k := range a.Kernels {
@@ -157,6 +160,7 @@ func TestTiledGEMM(t *testing.T) {
 // TestTiledSizes runs the tiled GEMM on shapes that straddle every tile
 // configuration (edges in M, N and K), with a fused bias and relu.
 func TestTiledSizes(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	g := ir.NewGraph("gemm_sizes")
 	for _, s := range [][3]int{{1, 1, 1}, {33, 65, 17}, {130, 129, 9}, {70, 300, 40}} {
@@ -176,5 +180,12 @@ func TestTiledSizes(t *testing.T) {
 		}
 		g.Outputs = append(g.Outputs, r, mm)
 	}
-	emitRun(t, g, randomFeeds(g, 3), cuda.Options{SingleKernel: -1, TileMinMACs: 1}, 1e-4, 1e-5, "-DWDC_EMU_REVERSE")
+	feeds := randomFeeds(g, 3)
+	for cfg := 0; cfg <= 4; cfg++ {
+		flags := []string{"-DWDC_EMU_REVERSE"}
+		if cfg > 1 { // the same template: PTX checked for the automatic choice and 128×128
+			flags = append(flags, skipPTX)
+		}
+		emitRun(t, g, feeds, cuda.Options{SingleKernel: -1, TileMinMACs: 1, TileConfig: cfg}, 1e-4, 1e-5, flags...)
+	}
 }

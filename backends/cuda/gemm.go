@@ -26,6 +26,7 @@ var tileCfgs = []tileCfg{
 	{128, 128, 8, 8, 8},
 	{64, 64, 16, 4, 4},
 	{32, 32, 16, 2, 2},
+	{16, 16, 16, 1, 1},
 }
 
 const gemmThreads = 256
@@ -183,6 +184,7 @@ func (r *renderer) renderGEMM(b *strings.Builder, s *gemmSpec) {
 	p("  const %s gz = (%s)blockIdx.z;\n", ix, ix)
 	p("  (void)gz;\n")
 	p("  WDC_THREADS {\n")
+	p("#pragma unroll\n")
 	p("    for (int wdc_i = 0; wdc_i < %d; ++wdc_i) WDC_P(wdc_acc)[wdc_i] = 0.0f;\n", c.TM*c.TN)
 	p("  }\n")
 	p("  for (%s wdc_k0 = 0; wdc_k0 < %d; wdc_k0 += %d) {\n", ix, s.K, c.BK)

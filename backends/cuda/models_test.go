@@ -31,6 +31,7 @@ func loadExample(t *testing.T, name string) *ir.Graph {
 // LeNet-5 must become one kernel; ResNet-18 (grid mode, tiled convs) runs
 // unless -short.
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	for _, name := range []string{"jet_tagger", "lenet5", "resnet18"} {
 		t.Run(name, func(t *testing.T) {
@@ -94,6 +95,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // graph per mode (grid with tiling forced, single kernel) and compares
 // the emulation with the interpreter.
 func TestONNXTierA(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	names := onnxCases(t)
 	if len(names) < 20 {

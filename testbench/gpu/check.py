@@ -3,7 +3,7 @@
 
   check.py sgemm-inputs CASE_DIR          make inputs/ and golden/ for the SGEMM case
   check.py compare CASE_DIR OUT_DIR       compare OUT_DIR/output_*.npy with CASE_DIR/golden
-  check.py torch CASE_DIR ITERS           rebuild the network in PyTorch from graph.json and
+  check.py torch CASE_DIR ITERS [cpu]     rebuild the network in PyTorch from graph.json and
                                           weights.bin, check it against golden/, time it eagerly
 Each prints one line "key=value ..." that run.sh collects.
 """
@@ -78,7 +78,7 @@ def torch_model(case, dev):
     g = json.load(open(os.path.join(case, "graph.json")))
     raw = np.fromfile(os.path.join(case, "weights.bin"), dtype="<f4")
     consts = {}
-    for c in g["consts"]:
+    for c in g["consts"] or []:
         n = int(np.prod(c["shape"])) if c["shape"] else 1
         consts[c["name"]] = torch.from_numpy(raw[c["offset"]:c["offset"] + n].reshape(c["shape"]).copy()).to(dev)
 
@@ -166,18 +166,20 @@ def torch_model(case, dev):
     return run
 
 
-def cmd_torch(case, iters):
+def cmd_torch(case, iters, device="cuda"):
     try:
         import torch
     except ImportError:
         print("torch_ok=0 reason=no_torch")
         return 0
-    if not torch.cuda.is_available():
+    if device == "cuda" and not torch.cuda.is_available():
         print("torch_ok=0 reason=no_cuda")
         return 0
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    dev = torch.device("cuda")
+    dev = torch.device(device)
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     try:
         run = torch_model(case, dev)
     except NotImplementedError as e:
@@ -190,22 +192,29 @@ def cmd_torch(case, iters):
         except NotImplementedError as e:
             print("torch_ok=0 reason=unsupported:%s" % str(e).replace(" ", "_"))
             return 0
-        torch.cuda.synchronize()
+        sync()
         worst, bad = max_err([o.float().cpu().numpy() for o in outs], load_outputs(os.path.join(case, "golden")))
         for _ in range(10):
             run(ins)
-        torch.cuda.synchronize()
+        sync()
         ms = []
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if cuda:
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         for _ in range(iters):
-            s.record()
-            run(ins)
-            e.record()
-            e.synchronize()
-            ms.append(s.elapsed_time(e))
+            if cuda:
+                s.record()
+                run(ins)
+                e.record()
+                e.synchronize()
+                ms.append(s.elapsed_time(e))
+            else:
+                t0 = time.perf_counter()
+                run(ins)
+                ms.append(1e3 * (time.perf_counter() - t0))
     ms.sort()
+    name = torch.cuda.get_device_name(0) if cuda else "cpu"
     print("torch_ok=1 torch_ms=%.5f torch_min_ms=%.5f torch_max_abs_err=%.3g torch_bad=%d device=%s" % (
-        ms[len(ms) // 2], ms[0], worst, bad, torch.cuda.get_device_name(0).replace(" ", "_")))
+        ms[len(ms) // 2], ms[0], worst, bad, name.replace(" ", "_")))
     return 0
 
 
@@ -219,6 +228,6 @@ if __name__ == "__main__":
     if c == "sgemm-inputs":
         sys.exit(cmd_sgemm_inputs(sys.argv[2]))
     if c == "torch":
-        sys.exit(cmd_torch(sys.argv[2], int(sys.argv[3])))
+        sys.exit(cmd_torch(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "cuda"))
     print(__doc__)
     sys.exit(2)
