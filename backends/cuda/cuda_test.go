@@ -21,16 +21,6 @@ func needTools(t *testing.T) {
 	}
 }
 
-func needClang19(t *testing.T) {
-	t.Helper()
-	if _, err := cuda.FindClang(); err != nil {
-		if os.Getenv("WDC_REQUIRE_CLANG19") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
-
 func compareOut(name string, got, want *ir.Tensor, rt, at float64) error {
 	if got.Len() != want.Len() {
 		return fmt.Errorf("output %q: %d elements, want %d", name, got.Len(), want.Len())
@@ -61,7 +51,9 @@ func emitRun(t *testing.T, g *ir.Graph, feeds map[string]*ir.Tensor, opts cuda.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cuda.FindClang(); err == nil && !noPTX(emuFlags) {
+	if _, err := cuda.FindClang(); err != nil && os.Getenv("WDC_REQUIRE_CLANG19") != "" {
+		t.Fatal(err)
+	} else if err == nil && !noPTX(emuFlags) {
 		if err := cuda.CheckPTX(dir); err != nil {
 			t.Fatal(err)
 		}

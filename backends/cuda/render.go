@@ -115,6 +115,10 @@ func (r *renderer) stmt(b *strings.Builder, s loop.Stmt, ind string) {
 	case *loop.For:
 		if s.Kind == loop.Unrolled {
 			b.WriteString(ind + "#pragma unroll\n")
+		} else if trip, ok := s.Trip(); ok && trip >= 16 && !hasLoop(s.Body) {
+			// A reduction loop: unrolling lets the GPU issue several
+			// independent loads before the first one returns.
+			b.WriteString(ind + "#pragma unroll 4\n")
 		}
 		step := "++" + s.Var
 		if s.Step != 1 {
@@ -286,4 +290,18 @@ func (r *renderer) stageBody(b *strings.Builder, st stage, t, ind string) {
 		b.WriteString(d)
 	}
 	r.stmts(b, st.Body, ind)
+}
+
+func hasLoop(ss []loop.Stmt) bool {
+	for _, s := range ss {
+		switch s := s.(type) {
+		case *loop.For:
+			return true
+		case *loop.If:
+			if hasLoop(s.Then) || hasLoop(s.Else) {
+				return true
+			}
+		}
+	}
+	return false
 }
