@@ -173,7 +173,12 @@ func Emit(g *ir.Graph, dir string, opts Options) (*Artifact, error) {
 }
 
 // Build optimizes (a clone of) g, lowers it to kernels and plans memory.
-func Build(g *ir.Graph, opts Options) (*Program, error) {
+func Build(g *ir.Graph, opts Options) (p *Program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("CUDA backend: graph %q: %v", g.Name, r)
+		}
+	}()
 	if g == nil {
 		return nil, fmt.Errorf("no graph to compile")
 	}
@@ -188,7 +193,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			return nil, fmt.Errorf("graph %q: %q is %v; the CUDA backend compiles f32 models only", g.Name, v.Name, v.Type)
 		}
 	}
-	g, err := graphopt.Clone(g)
+	g, err = graphopt.Clone(g)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +206,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 	if len(archs) == 0 {
 		archs = []string{"sm_80", "sm_90"}
 	}
-	p := &Program{Graph: g, where: map[*ir.Value]storage{}, alias: map[*ir.Value]*ir.Value{}, archs: archs}
+	p = &Program{Graph: g, where: map[*ir.Value]storage{}, alias: map[*ir.Value]*ir.Value{}, archs: archs}
 	a := &Artifact{Name: g.Name}
 	p.Artifact = a
 	for i, v := range g.Inputs {
@@ -331,7 +336,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", nodes[0].Where(), err)
 			}
-			if s == nil || s.macs() < tileMin {
+			if s == nil || s.macs() < tileMin || s.Z > 65535 || ceilDiv(s.M, 16) > 65535 {
 				continue
 			}
 			s.chooseTile(132)

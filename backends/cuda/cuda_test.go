@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"wdc/backends/cuda"
@@ -179,5 +180,53 @@ func TestTiledSizes(t *testing.T) {
 			flags = append(flags, skipPTX)
 		}
 		emitRun(t, g, feeds, cuda.Options{SingleKernel: -1, TileMinMACs: 1, TileConfig: cfg}, 1e-4, 1e-5, flags...)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	g := ir.NewGraph("u")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{4}}, ir.Pos{})
+	c, err := g.AddNode("cast", "c", []*ir.Value{x}, ir.Attrs{"to": ir.StringAttr("i32")}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.AddNode("cast", "d", []*ir.Value{c}, ir.Attrs{"to": ir.StringAttr("f32")}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{d}
+	if _, err := cuda.Emit(g, t.TempDir(), cuda.Options{}); err == nil || !strings.Contains(err.Error(), "cannot compile op(s) cast") {
+		t.Errorf("unsupported op: err = %v", err)
+	}
+	if _, err := cuda.Emit(nil, t.TempDir(), cuda.Options{}); err == nil {
+		t.Error("nil graph: no error")
+	}
+	g2 := ir.NewGraph("i")
+	xi, _ := g2.AddInput("x", ir.Type{Elem: ir.Int32, Shape: ir.Shape{4}}, ir.Pos{})
+	g2.Outputs = []*ir.Value{xi}
+	if _, err := cuda.Emit(g2, t.TempDir(), cuda.Options{}); err == nil || !strings.Contains(err.Error(), "f32") {
+		t.Errorf("int32 input: err = %v", err)
+	}
+}
+
+// TestDeterministic: the same graph gives byte-identical sources.
+func TestDeterministic(t *testing.T) {
+	t.Parallel()
+	g, _ := opsGraph(t, nil)
+	var srcs []string
+	for i := 0; i < 2; i++ {
+		p, err := cuda.Build(g, cuda.Options{SingleKernel: -1, TileMinMACs: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := p.Source()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, s)
+	}
+	if srcs[0] != srcs[1] {
+		t.Error("two builds differ")
 	}
 }

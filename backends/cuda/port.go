@@ -129,11 +129,11 @@ __device__ float powf(float, float);
 
 #define WDC_INF __builtin_huge_valf()
 #define WDC_NAN __builtin_nanf("")
-__host__ __device__ static inline long long wdc_imin(long long a, long long b) { return a < b ? a : b; }
-__host__ __device__ static inline long long wdc_imax(long long a, long long b) { return a < b ? b : a; }
+static inline __host__ __device__ long long wdc_imin(long long a, long long b) { return a < b ? a : b; }
+static inline __host__ __device__ long long wdc_imax(long long a, long long b) { return a < b ? b : a; }
 /* As the loop IR: min keeps a NaN in a, max too. */
-__host__ __device__ static inline float wdc_fmin(float a, float b) { return b < a ? b : a; }
-__host__ __device__ static inline float wdc_fmax(float a, float b) { return a < b ? b : a; }
+static inline __host__ __device__ float wdc_fmin(float a, float b) { return b < a ? b : a; }
+static inline __host__ __device__ float wdc_fmax(float a, float b) { return a < b ? b : a; }
 #endif
 `
 
