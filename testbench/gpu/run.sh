@@ -16,6 +16,13 @@
 # Results: a table on stdout, and results.txt / results.json in the bundle.
 set -u
 cd "$(dirname "$0")"
+if [ ! -f cases.json ]; then
+  # Run from the repository (testbench/gpu/run.sh): use the prepared bundle.
+  b=${GPU_BUNDLE:-../../out/gpu-bundle}
+  if [ -f "$b/cases.json" ]; then exec bash "$b/run.sh" "$@"; fi
+  echo "run.sh: no bundle here or in $b; prepare one first (where Go is): go run ./testbench/gpu/prepare -o out/gpu-bundle" >&2
+  exit 2
+fi
 BUNDLE=$(pwd)
 EMULATE=0
 ONLY=""
