@@ -495,6 +495,9 @@ func (p *Program) LL() (string, error) {
 	pin, pout := llir.NewParam("inputs", f32pp), llir.NewParam("outputs", f32pp)
 	run := m.NewFunc("wdc_run", types.I32, pin, pout)
 	b := run.NewBlock("entry")
+	prof := m.NewFunc("wdc_prof", types.Void, llir.NewParam("k", types.I32))
+	prof.Visibility = enum.VisibilityHidden
+	b.NewCall(prof, constant.NewInt(types.I32, -1))
 	ptr := func(base value.Value, off int64) value.Value {
 		return b.NewGetElementPtr(f32, base, constant.NewInt(i64, off))
 	}
@@ -519,6 +522,7 @@ func (p *Program) LL() (string, error) {
 			off += int64(t.Size()+15) / 16 * 16
 		}
 		b.NewCall(fns[ki], args...)
+		b.NewCall(prof, constant.NewInt(types.I32, int64(ki)))
 	}
 	b.NewRet(constant.NewInt(types.I32, 0))
 	var sb strings.Builder

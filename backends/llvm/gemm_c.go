@@ -18,6 +18,11 @@ enum { gM, gN, gK, gB0, gB1, gARS, gACS, gAB0, gAB1, gBRS, gBCS, gBB0, gBB1,
        gCRS, gCB0, gCB1, gBMB0, gBMB1, gRelu, gConv,
        gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1 };
 
+#include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 void wdc_ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t acc);
 
 #define PACK_FLOATS ((int64_t)KC * MC + (int64_t)KC * NC + 64)
@@ -38,8 +43,12 @@ static int ensure_buffers(int n) {
   return n;
 }
 
+static float *padbuf;
+static int64_t padcap;
+
 static void free_buffers(void) {
   for (int t = 0; t < WDC_MAX_THREADS; t++) { free(packbuf[t]); packbuf[t] = NULL; }
+  free(padbuf); padbuf = NULL; padcap = 0;
 }
 
 /* A (mc x kc, element (i,k) at A[i*rs + k*cs]) into panels of MR rows. */
@@ -164,6 +173,120 @@ static void epilogue(const int64_t *g, float *c, int64_t ldc, int64_t mr, int64_
   (void)g;
 }
 
+/* ---- Implicit im2col from a padded, column-phased copy of the input ----
+   wdc_gemm copies a conv's input once per call into padbuf: image item b
+   (b = b0*B1 + b1), element (c, ih, iw) of the zero-padded image (ih <
+   Hp, iw < Wp; the input at (ih-PH, iw-PW)) at
+     b*plane + ((c*Hp + ih)*SW + iw%SW)*Wq + iw/SW.
+   Then, for every tap k = (c, kh, kw) and every output (oh, ow), the
+   im2col element is xp[base(k) + oh*SH*SW*Wq + ow] with base(k) =
+   ((c*Hp + kh*DH)*SW + (kw*DW)%SW)*Wq + (kw*DW)/SW: consecutive outputs
+   of one output row are consecutive floats, whatever the stride, and the
+   padding needs no tests. A packed panel row is a few masked vector loads
+   (one per output-row run of the panel), or one plain copy. */
+static struct { const float *xp; int64_t Hp, Wq, plane; } cpad;
+
+static int pad_input(const int64_t *g, const float *x0) {
+  const int64_t C = g[gCC], H = g[gCH], W = g[gCW], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
+  const int64_t PH = g[gPH], PW = g[gPW], DH = g[gDH], DW = g[gDW], OH = g[gOH], OW = g[gOW];
+  const int64_t Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
+  const int64_t Wq = (Wp + SW - 1) / SW, rowlen = SW * Wq, plane = C * Hp * rowlen;
+  const int64_t items = g[gB0] * g[gB1], need = items * plane + 64;
+  if (need > padcap) {
+    free(padbuf);
+    padbuf = aligned_alloc(64, sizeof(float) * (size_t)((need + 15) / 16 * 16));
+    padcap = padbuf ? need : 0;
+    if (!padbuf) return 0;
+  }
+  for (int64_t b0 = 0; b0 < g[gB0]; b0++)
+  for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
+    const float *x = x0 + b0 * g[gBB0] + b1 * g[gBB1];
+    float *d = padbuf + (b0 * g[gB1] + b1) * plane;
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t ih = 0; ih < Hp; ih++, d += rowlen) {
+        int64_t sh = ih - PH;
+        if (sh < 0 || sh >= H) { memset(d, 0, sizeof(float) * rowlen); continue; }
+        const float *src = x + (c * H + sh) * W;
+        if (SW == 1) {
+          int64_t lo = imin(PW, Wp), hi = imin(PW + W, Wp);
+          for (int64_t i = 0; i < lo; i++) d[i] = 0;
+          if (hi > lo) memcpy(d + lo, src, sizeof(float) * (hi - lo));
+          for (int64_t i = imax(hi, lo); i < rowlen; i++) d[i] = 0;
+        } else {
+          for (int64_t ph = 0; ph < SW; ph++) {
+            float *dp = d + ph * Wq;
+            for (int64_t q = 0; q < Wq; q++) {
+              int64_t iw = q * SW + ph - PW;
+              dp[q] = (q * SW + ph < Wp && iw >= 0 && iw < W) ? src[iw] : 0.0f;
+            }
+          }
+        }
+      }
+  }
+  cpad.xp = padbuf; cpad.Hp = Hp; cpad.Wq = Wq; cpad.plane = plane;
+  return 1;
+}
+
+static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+  const int64_t KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW], DH = g[gDH], DW = g[gDW], OW = g[gOW];
+  const int64_t Hp = cpad.Hp, Wq = cpad.Wq, rowstep = SH * SW * Wq;
+  int64_t base[KC];
+  {
+    int64_t c = k0 / (KH * KW), r = k0 - c * (KH * KW), kh = r / KW, kw = r - kh * KW;
+    for (int64_t k = 0; k < kc; k++) {
+      base[k] = ((c * Hp + kh * DH) * SW + (kw * DW) % SW) * Wq + (kw * DW) / SW;
+      if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
+    }
+  }
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    int64_t nr = imin(NR, nc - j0);
+    /* runs of one output row: lanes [js, js+len) read xp[base + shift + lane] */
+    int64_t shift[NR], ns = 0;
+    uint64_t mask[NR];
+    for (int64_t j = 0, n = n0 + j0; j < nr; ns++) {
+      int64_t oh = n / OW, ow = n - oh * OW, len = imin(nr - j, OW - ow);
+      shift[ns] = oh * rowstep + ow - j;
+      mask[ns] = (len >= 64 ? ~0ull : ((1ull << len) - 1)) << j;
+      j += len; n += len;
+    }
+    if (ns == 1 && nr == NR) {
+      const float *s0 = xp + shift[0];
+      for (int64_t k = 0; k < kc; k++) {
+        const float *s = s0 + base[k];
+        float *d = dst + k * NR;
+        for (int t = 0; t < NR; t++) d[t] = s[t];
+      }
+    } else {
+#if defined(__AVX512F__) && (NR % 16 == 0) && NR <= 64
+      for (int64_t k = 0; k < kc; k++) {
+        const float *s = xp + base[k];
+        float *d = dst + k * NR;
+        for (int h = 0; h < NR / 16; h++) {
+          __m512 v = _mm512_setzero_ps();
+          for (int64_t r = 0; r < ns; r++) {
+            __mmask16 m = (__mmask16)(mask[r] >> (16 * h));
+            if (m) v = _mm512_mask_loadu_ps(v, m, s + shift[r] + 16 * h);
+          }
+          _mm512_store_ps(d + 16 * h, v);
+        }
+      }
+#else
+      for (int64_t k = 0; k < kc; k++) {
+        const float *s = xp + base[k];
+        float *d = dst + k * NR;
+        for (int t = 0; t < NR; t++) d[t] = 0;
+        for (int64_t r = 0; r < ns; r++) {
+          int js = __builtin_ctzll(mask[r]), je = js + __builtin_popcountll(mask[r]);
+          const float *sr = s + shift[r];
+          for (int t = js; t < je; t++) d[t] = sr[t];
+        }
+      }
+#endif
+    }
+    dst += NR * kc;
+  }
+}
+
 /* One thread's part: rows [m0, m1) and columns [n0, n1) of every batch
    item. */
 static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
@@ -175,6 +298,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
     const float *A = p[0] + b0 * g[gAB0] + b1 * g[gAB1];
     const float *AP = g[gAPacked] ? p[0] + b1 * g[gAPB1] : NULL;
     const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
+    const float *XP = g[gConv] && cpad.xp ? cpad.xp + (b0 * g[gB1] + b1) * cpad.plane : NULL;
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
     const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
@@ -184,7 +308,8 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
       for (int64_t pc = 0; pc < K; pc += KC) {
         int64_t kc = imin(KC, K - pc);
         int last = pc + kc >= K;
-        if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
+        if (g[gConv] && XP) pack_conv_p(g, XP, pc, kc, jc, nc, bp);
+        else if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
         else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
         for (int64_t ic = m0; ic < m1; ic += MC) {
           int64_t mc = imin(MC, m1 - ic);
@@ -340,6 +465,8 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     return;
   }
   if (!packbuf[0]) { gemm_ref(g, p); return; }
+  cpad.xp = NULL;
+  if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
   if (T > 1) {
     /* cost in multiply-adds / 16 (one vector FMA) plus ~1 per packed B element */
     int64_t nt = (N + NR - 1) / NR, mt = (M + MR - 1) / MR;
