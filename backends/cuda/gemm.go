@@ -17,8 +17,9 @@ import (
 // A block of 256 threads computes a BM×BN tile of C, TM×TN elements per
 // thread held in registers, stepping through K by BK: each step copies an
 // A tile (BK×BM, transposed, padded against bank conflicts) and a B tile
-// (BK×BN) into shared memory, synchronizes, accumulates outer products,
-// and synchronizes again.
+// (BK×BN) from registers into shared memory, synchronizes, loads the next
+// tiles from global memory into registers (their latency hidden behind
+// the arithmetic), accumulates outer products, and synchronizes again.
 
 type tileCfg struct{ BM, BN, BK, TM, TN int64 }
 
@@ -183,35 +184,59 @@ func (r *renderer) renderGEMM(b *strings.Builder, s *gemmSpec) {
 	p("  const %s wdc_n0 = (%s)blockIdx.x * %d;\n", ix, ix, c.BN)
 	p("  const %s gz = (%s)blockIdx.z;\n", ix, ix)
 	p("  (void)gz;\n")
+	na, nb := c.BM*c.BK/gemmThreads, c.BN*c.BK/gemmThreads
+	p("  WDC_PRIVATE(float, wdc_pa, %d); // the next A and B tiles, prefetched into registers\n", na)
+	p("  WDC_PRIVATE(float, wdc_pb, %d);\n", nb)
+	// aIdx/bIdx: the tile coordinates (wdc_i, wdc_j) of element wdc_r.
+	aIdx := fmt.Sprintf("const int wdc_i = wdc_r / %d, wdc_j = wdc_r %% %d;", c.BK, c.BK)
+	if !s.AKFast {
+		aIdx = fmt.Sprintf("const int wdc_i = wdc_r %% %d, wdc_j = wdc_r / %d;", c.BM, c.BM)
+	}
+	bIdx := fmt.Sprintf("const int wdc_i = wdc_r %% %d, wdc_j = wdc_r / %d;", c.BN, c.BN)
+	if !s.BNFast {
+		bIdx = fmt.Sprintf("const int wdc_i = wdc_r / %d, wdc_j = wdc_r %% %d;", c.BK, c.BK)
+	}
+	load := func(ind, k0 string) {
+		p("#pragma unroll\n")
+		p("%sfor (int wdc_q = 0; wdc_q < %d; ++wdc_q) {\n", ind, na)
+		p("%s  const int wdc_r = (int)threadIdx.x + wdc_q * %d;\n", ind, gemmThreads)
+		p("%s  %s\n", ind, aIdx)
+		p("%s  const %s gm = wdc_m0 + wdc_i, gk = %s + wdc_j;\n", ind, ix, k0)
+		p("%s  WDC_P(wdc_pa)[wdc_q] = (gm < %d && gk < %d) ? %s : 0.0f;\n", ind, s.M, s.K, r.expr(s.A(gz, gm, gk)))
+		p("%s}\n", ind)
+		p("#pragma unroll\n")
+		p("%sfor (int wdc_q = 0; wdc_q < %d; ++wdc_q) {\n", ind, nb)
+		p("%s  const int wdc_r = (int)threadIdx.x + wdc_q * %d;\n", ind, gemmThreads)
+		p("%s  %s\n", ind, bIdx)
+		p("%s  const %s gn = wdc_n0 + wdc_i, gk = %s + wdc_j;\n", ind, ix, k0)
+		p("%s  WDC_P(wdc_pb)[wdc_q] = (gn < %d && gk < %d) ? %s : 0.0f;\n", ind, s.N, s.K, r.expr(s.B(gz, gk, gn)))
+		p("%s}\n", ind)
+	}
 	p("  WDC_THREADS {\n")
 	p("#pragma unroll\n")
 	p("    for (int wdc_i = 0; wdc_i < %d; ++wdc_i) WDC_P(wdc_acc)[wdc_i] = 0.0f;\n", c.TM*c.TN)
+	load("    ", "0")
 	p("  }\n")
 	p("  for (%s wdc_k0 = 0; wdc_k0 < %d; wdc_k0 += %d) {\n", ix, s.K, c.BK)
-	p("    WDC_THREADS {\n")
-	// A tile.
-	p("      for (int wdc_r = (int)threadIdx.x; wdc_r < %d; wdc_r += %d) {\n", c.BM*c.BK, gemmThreads)
-	if s.AKFast {
-		p("        const int wdc_i = wdc_r / %d, wdc_j = wdc_r %% %d;\n", c.BK, c.BK)
-	} else {
-		p("        const int wdc_i = wdc_r %% %d, wdc_j = wdc_r / %d;\n", c.BM, c.BM)
-	}
-	p("        const %s gm = wdc_m0 + wdc_i, gk = wdc_k0 + wdc_j;\n", ix)
-	p("        wdc_As[wdc_j][wdc_i] = (gm < %d && gk < %d) ? %s : 0.0f;\n", s.M, s.K, r.expr(s.A(gz, gm, gk)))
+	p("    WDC_THREADS { // registers -> shared memory\n")
+	p("#pragma unroll\n")
+	p("      for (int wdc_q = 0; wdc_q < %d; ++wdc_q) {\n", na)
+	p("        const int wdc_r = (int)threadIdx.x + wdc_q * %d;\n", gemmThreads)
+	p("        %s\n", aIdx)
+	p("        wdc_As[wdc_j][wdc_i] = WDC_P(wdc_pa)[wdc_q];\n")
 	p("      }\n")
-	// B tile.
-	p("      for (int wdc_r = (int)threadIdx.x; wdc_r < %d; wdc_r += %d) {\n", c.BN*c.BK, gemmThreads)
-	if s.BNFast {
-		p("        const int wdc_i = wdc_r %% %d, wdc_j = wdc_r / %d;\n", c.BN, c.BN)
-	} else {
-		p("        const int wdc_i = wdc_r / %d, wdc_j = wdc_r %% %d;\n", c.BK, c.BK)
-	}
-	p("        const %s gn = wdc_n0 + wdc_i, gk = wdc_k0 + wdc_j;\n", ix)
-	p("        wdc_Bs[wdc_j][wdc_i] = (gn < %d && gk < %d) ? %s : 0.0f;\n", s.N, s.K, r.expr(s.B(gz, gk, gn)))
+	p("#pragma unroll\n")
+	p("      for (int wdc_q = 0; wdc_q < %d; ++wdc_q) {\n", nb)
+	p("        const int wdc_r = (int)threadIdx.x + wdc_q * %d;\n", gemmThreads)
+	p("        %s\n", bIdx)
+	p("        wdc_Bs[wdc_j][wdc_i] = WDC_P(wdc_pb)[wdc_q];\n")
 	p("      }\n")
 	p("    }\n")
 	p("    __syncthreads();\n")
-	p("    WDC_THREADS {\n")
+	p("    WDC_THREADS { // prefetch the next tiles while computing this one\n")
+	p("      if (wdc_k0 + %d < %d) {\n", c.BK, s.K)
+	load("        ", fmt.Sprintf("(wdc_k0 + %d)", c.BK))
+	p("      }\n")
 	p("      const int wdc_tx = (int)threadIdx.x %% %d, wdc_ty = (int)threadIdx.x / %d;\n", tx, tx)
 	p("#pragma unroll\n")
 	p("      for (int wdc_kk = 0; wdc_kk < %d; ++wdc_kk) {\n", c.BK)
