@@ -252,9 +252,7 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t k
     if (ns == 1 && nr == NR) {
       const float *s0 = xp + shift[0];
       for (int64_t k = 0; k < kc; k++) {
-        const float *s = s0 + base[k];
-        float *d = dst + k * NR;
-        for (int t = 0; t < NR; t++) d[t] = s[t];
+        memcpy(dst + k * NR, s0 + base[k], sizeof(float) * NR);
       }
     } else {
 #if defined(__AVX512F__) && (NR % 16 == 0) && NR <= 64
@@ -376,6 +374,21 @@ static void gemm_ref(const int64_t *g, float **p) {
    64 columns of y in registers across the whole k loop, no packing. */
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define GEMV_COLS 64
+/* gemv_blockV: V·8 columns of y = a·B (B rows brs apart), V vector
+   accumulators through the whole k loop. */
+#define GEMV_BLOCK(V)                                                               \
+  static void gemv_block##V(const float *a, int64_t acs, const float *B, int64_t brs, \
+                            int64_t K, float *y) {                                  \
+    v8 acc[V] = {0};                                                                \
+    for (int64_t k = 0; k < K; k++) {                                               \
+      float av = a[k * acs];                                                        \
+      const v8 *bk = (const v8 *)(B + k * brs);                                     \
+      for (int v = 0; v < V; v++) acc[v] += av * bk[v];                             \
+    }                                                                               \
+    for (int v = 0; v < V; v++) *(v8 *)(y + 8 * v) = acc[v];                        \
+  }
+GEMV_BLOCK(1) GEMV_BLOCK(2) GEMV_BLOCK(3) GEMV_BLOCK(4)
+GEMV_BLOCK(5) GEMV_BLOCK(6) GEMV_BLOCK(7) GEMV_BLOCK(8)
 static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
   const int64_t M = g[gM], K = g[gK], ldc = g[gCRS], brs = g[gBRS];
   for (int64_t b0 = 0; b0 < g[gB0]; b0++)
@@ -385,24 +398,27 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
     const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    const int64_t acs = g[gACS];
     for (int64_t i = 0; i < M; i++) {
       const float *a = A + i * g[gARS];
       float *y = C + i * ldc;
       int64_t j = n0;
-      for (; j + GEMV_COLS <= n1; j += GEMV_COLS) {
-        v8 acc[GEMV_COLS / 8] = {0};
-        for (int64_t k = 0; k < K; k++) {
-          float av = a[k * g[gACS]];
-          const v8 *bk = (const v8 *)(B + k * brs + j);
-          for (int v = 0; v < GEMV_COLS / 8; v++) acc[v] += av * bk[v];
-        }
-        for (int v = 0; v < GEMV_COLS / 8; v++) *(v8 *)(y + j + 8 * v) = acc[v];
+      for (; j + GEMV_COLS <= n1; j += GEMV_COLS) gemv_block8(a, acs, B + j, brs, K, y + j);
+      switch ((n1 - j) / 8) { /* the rest: whole vectors in registers too */
+      case 7: gemv_block7(a, acs, B + j, brs, K, y + j); break;
+      case 6: gemv_block6(a, acs, B + j, brs, K, y + j); break;
+      case 5: gemv_block5(a, acs, B + j, brs, K, y + j); break;
+      case 4: gemv_block4(a, acs, B + j, brs, K, y + j); break;
+      case 3: gemv_block3(a, acs, B + j, brs, K, y + j); break;
+      case 2: gemv_block2(a, acs, B + j, brs, K, y + j); break;
+      case 1: gemv_block1(a, acs, B + j, brs, K, y + j); break;
       }
-      for (; j < n1; j += 8) {
-        int64_t w = imin(8, n1 - j);
+      j += (n1 - j) / 8 * 8;
+      if (j < n1) {
+        int64_t w = n1 - j;
         float acc[8] = {0};
         for (int64_t k = 0; k < K; k++) {
-          float av = a[k * g[gACS]];
+          float av = a[k * acs];
           const float *bk = B + k * brs + j;
           for (int64_t t = 0; t < w; t++) acc[t] += av * bk[t];
         }
