@@ -177,14 +177,15 @@ func (r *renderer) renderGEMM(b *strings.Builder, s *gemmSpec) {
 	gz, gm, gk, gn := loop.V("gz"), loop.V("gm"), loop.V("gk"), loop.V("gn")
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("  // tiled %s: M=%d N=%d K=%d Z=%d, tile %dx%d, k-step %d, %dx%d per thread\n", s.What, s.M, s.N, s.K, s.Z, c.BM, c.BN, c.BK, c.TM, c.TN)
-	p("  __shared__ float wdc_As[%d][%d];\n", c.BK, c.BM+4)
-	p("  __shared__ float wdc_Bs[%d][%d];\n", c.BK, c.BN)
+	p("  __shared__ float wdc_As[%d][%d] __attribute__((aligned(16)));\n", c.BK, c.BM+4)
+	p("  __shared__ float wdc_Bs[%d][%d] __attribute__((aligned(16)));\n", c.BK, c.BN)
 	p("  WDC_PRIVATE(float, wdc_acc, %d);\n", c.TM*c.TN)
 	p("  const %s wdc_m0 = (%s)blockIdx.y * %d;\n", ix, ix, c.BM)
 	p("  const %s wdc_n0 = (%s)blockIdx.x * %d;\n", ix, ix, c.BN)
 	p("  const %s gz = (%s)blockIdx.z;\n", ix, ix)
 	p("  (void)gz;\n")
 	na, nb := c.BM*c.BK/gemmThreads, c.BN*c.BK/gemmThreads
+	vec := c.TM%4 == 0 && c.TN%4 == 0
 	p("  WDC_PRIVATE(float, wdc_pa, %d); // the next A and B tiles, prefetched into registers\n", na)
 	p("  WDC_PRIVATE(float, wdc_pb, %d);\n", nb)
 	// aIdx/bIdx: the tile coordinates (wdc_i, wdc_j) of element wdc_r.
@@ -242,9 +243,23 @@ func (r *renderer) renderGEMM(b *strings.Builder, s *gemmSpec) {
 	p("      for (int wdc_kk = 0; wdc_kk < %d; ++wdc_kk) {\n", c.BK)
 	p("        float wdc_a[%d], wdc_b[%d];\n", c.TM, c.TN)
 	p("#pragma unroll\n")
-	p("        for (int wdc_i = 0; wdc_i < %d; ++wdc_i) wdc_a[wdc_i] = wdc_As[wdc_kk][wdc_ty + wdc_i * %d];\n", c.TM, ty)
-	p("#pragma unroll\n")
-	p("        for (int wdc_j = 0; wdc_j < %d; ++wdc_j) wdc_b[wdc_j] = wdc_Bs[wdc_kk][wdc_tx + wdc_j * %d];\n", c.TN, tx)
+	if vec {
+		// Each thread's rows and columns are contiguous: 128-bit shared loads.
+		p("        for (int wdc_i = 0; wdc_i < %d; wdc_i += 4) {\n", c.TM)
+		p("          const float4 wdc_v = *reinterpret_cast<const float4 *>(&wdc_As[wdc_kk][wdc_ty * %d + wdc_i]);\n", c.TM)
+		p("          wdc_a[wdc_i] = wdc_v.x; wdc_a[wdc_i + 1] = wdc_v.y; wdc_a[wdc_i + 2] = wdc_v.z; wdc_a[wdc_i + 3] = wdc_v.w;\n")
+		p("        }\n")
+		p("#pragma unroll\n")
+		p("        for (int wdc_j = 0; wdc_j < %d; wdc_j += 4) {\n", c.TN)
+		p("          const float4 wdc_v = *reinterpret_cast<const float4 *>(&wdc_Bs[wdc_kk][wdc_tx * %d + wdc_j]);\n", c.TN)
+		p("          wdc_b[wdc_j] = wdc_v.x; wdc_b[wdc_j + 1] = wdc_v.y; wdc_b[wdc_j + 2] = wdc_v.z; wdc_b[wdc_j + 3] = wdc_v.w;\n")
+		p("        }\n")
+	} else {
+		// Rows ty, ty+BM/TM, ...: conflict-free scalar shared loads.
+		p("        for (int wdc_i = 0; wdc_i < %d; ++wdc_i) wdc_a[wdc_i] = wdc_As[wdc_kk][wdc_ty + wdc_i * %d];\n", c.TM, ty)
+		p("#pragma unroll\n")
+		p("        for (int wdc_j = 0; wdc_j < %d; ++wdc_j) wdc_b[wdc_j] = wdc_Bs[wdc_kk][wdc_tx + wdc_j * %d];\n", c.TN, tx)
+	}
 	p("#pragma unroll\n")
 	p("        for (int wdc_i = 0; wdc_i < %d; ++wdc_i)\n", c.TM)
 	p("#pragma unroll\n")
@@ -260,7 +275,11 @@ func (r *renderer) renderGEMM(b *strings.Builder, s *gemmSpec) {
 	p("    for (int wdc_i = 0; wdc_i < %d; ++wdc_i) {\n", c.TM)
 	p("#pragma unroll\n")
 	p("      for (int wdc_j = 0; wdc_j < %d; ++wdc_j) {\n", c.TN)
-	p("        const %s gm = wdc_m0 + wdc_ty + wdc_i * %d, gn = wdc_n0 + wdc_tx + wdc_j * %d;\n", ix, ty, tx)
+	if vec {
+		p("        const %s gm = wdc_m0 + wdc_ty * %d + wdc_i, gn = wdc_n0 + wdc_tx * %d + wdc_j;\n", ix, c.TM, c.TN)
+	} else {
+		p("        const %s gm = wdc_m0 + wdc_ty + wdc_i * %d, gn = wdc_n0 + wdc_tx + wdc_j * %d;\n", ix, ty, tx)
+	}
 	p("        if (gm < %d && gn < %d) {\n", s.M, s.N)
 	p("          const float wdc_v = WDC_P(wdc_acc)[wdc_i * %d + wdc_j];\n", c.TN)
 	r.stmt(b, s.Store(gz, gm, gn, loop.S("wdc_v")), "          ")

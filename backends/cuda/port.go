@@ -38,6 +38,7 @@ struct dim3 {
   dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 static dim3 threadIdx, blockIdx, blockDim, gridDim;
+struct __attribute__((aligned(16))) float4 { float x, y, z, w; };
 #define WDC_MAX_THREADS 1024
 #ifdef WDC_EMU_REVERSE
 #define WDC_THREADS for (unsigned wdc_th = 0; wdc_th < blockDim.x; ++wdc_th) if ((threadIdx.x = blockDim.x - 1 - wdc_th), true)
@@ -93,6 +94,7 @@ struct dim3 {
   unsigned x, y, z;
   __host__ __device__ dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
+struct __attribute__((aligned(16))) float4 { float x, y, z, w; };
 typedef struct CUstream_st *cudaStream_t;
 typedef struct CUevent_st *cudaEvent_t;
 typedef int cudaError_t;
