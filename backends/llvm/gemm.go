@@ -62,22 +62,33 @@ func (u Microkernel) valid() error {
 //	void wdc_ukr(i64 kc, float *a, float *b, float *c, i64 ldc, i64 acc)
 //
 // computing the MR×NR tile C (row stride ldc) = (acc ? C : 0) + Σ_k
-// a[k·MR + i]·b[k·NR + j] for k < kc (kc ≥ 1).
+// a[k·MR + i]·b[k·NR + j] for k < kc (kc ≥ 1), and wdc_ukr_R for R = 1 ..
+// MR-1, the same on the first R rows only (edge panels of A, still MR
+// floats per k), so that a product with M not a multiple of MR does no
+// work on padding rows.
 func (mod *module) emitMicrokernel(u Microkernel) {
+	fma := mod.m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), types.NewVector(uint64(u.VW), f32), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)))
+	mod.emitUkr(u, u.MR, "wdc_ukr", fma)
+	for r := 1; r < u.MR; r++ {
+		mod.emitUkr(u, r, fmt.Sprintf("wdc_ukr_%d", r), fma)
+	}
+}
+
+// emitUkr emits one microkernel computing rows of the MR-row panel.
+func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	m := mod.m
 	vt := types.NewVector(uint64(u.VW), f32)
 	vtp := types.NewPointer(vt)
-	fma := m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), vt, ir.NewParam("", vt), ir.NewParam("", vt), ir.NewParam("", vt))
 	pk, pa, pb, pc, pldc, pacc := ir.NewParam("kc", i64), ir.NewParam("a", f32p), ir.NewParam("b", f32p), ir.NewParam("c", f32p), ir.NewParam("ldc", i64), ir.NewParam("acc", i64)
 	for _, p := range []*ir.Param{pa, pb, pc} {
 		p.Attrs = append(p.Attrs, enum.ParamAttrNoAlias)
 	}
-	f := m.NewFunc("wdc_ukr", types.Void, pk, pa, pb, pc, pldc, pacc)
+	f := m.NewFunc(name, types.Void, pk, pa, pb, pc, pldc, pacc)
 	f.Visibility = enum.VisibilityHidden
 	f.FuncAttrs = append(f.FuncAttrs, enum.FuncAttrNoUnwind)
 	entry, body, exit, add, store := f.NewBlock("entry"), f.NewBlock("loop"), f.NewBlock("exit"), f.NewBlock("accumulate"), f.NewBlock("store")
 	entry.NewBr(body)
-	nacc := u.MR * u.NV
+	nacc := rows * u.NV
 	zero := constant.NewZeroInitializer(vt)
 	kphi := body.NewPhi(ir.NewIncoming(constant.NewInt(i64, 0), entry))
 	phis := make([]*ir.InstPhi, nacc)
@@ -97,7 +108,7 @@ func (mod *module) emitMicrokernel(u Microkernel) {
 	undef := constant.NewUndef(vt)
 	mask := constant.NewZeroInitializer(types.NewVector(uint64(u.VW), types.I32))
 	next := make([]value.Value, nacc)
-	for r := 0; r < u.MR; r++ {
+	for r := 0; r < rows; r++ {
 		a := body.NewLoad(f32, body.NewGetElementPtr(f32, abase, constant.NewInt(i64, int64(r))))
 		bc := body.NewShuffleVector(body.NewInsertElement(undef, a, constant.NewInt(types.I32, 0)), undef, mask)
 		for v := 0; v < u.NV; v++ {
@@ -113,7 +124,7 @@ func (mod *module) emitMicrokernel(u Microkernel) {
 	body.NewCondBr(body.NewICmp(enum.IPredSLT, k1, pk), body, exit)
 	exit.NewCondBr(exit.NewICmp(enum.IPredNE, pacc, constant.NewInt(i64, 0)), add, store)
 	for _, blk := range []*ir.Block{add, store} {
-		for r := 0; r < u.MR; r++ {
+		for r := 0; r < rows; r++ {
 			row := blk.NewGetElementPtr(f32, pc, blk.NewMul(pldc, constant.NewInt(i64, int64(r))))
 			for v := 0; v < u.NV; v++ {
 				p := blk.NewBitCast(blk.NewGetElementPtr(f32, row, constant.NewInt(i64, int64(v*u.VW))), vtp)

@@ -1,13 +1,28 @@
 package llvm
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // gemmDefines configures gemmC for a microkernel: the register tile
 // MR×NR and the cache blocks (KC×NR panels of B stay in L1, MC×KC of A
 // in L2, KC×NC of B in L3).
 func gemmDefines(u Microkernel) string {
 	mc := (144 + u.MR - 1) / u.MR * u.MR
-	return fmt.Sprintf("#define MR %d\n#define NR %d\n#define KC 256\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), mc, 2048/u.NR()*u.NR())
+	var b strings.Builder
+	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC 256\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), mc, 2048/u.NR()*u.NR())
+	b.WriteString("typedef void (*wdc_ukr_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t);\n")
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(&b, "void wdc_ukr_%d(int64_t, const float *, const float *, float *, int64_t, int64_t);\n", r)
+	}
+	b.WriteString("void wdc_ukr(int64_t, const float *, const float *, float *, int64_t, int64_t);\n")
+	b.WriteString("static const wdc_ukr_fn ukr_rows[MR + 1] = {0")
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(&b, ", wdc_ukr_%d", r)
+	}
+	b.WriteString(", wdc_ukr};\n")
+	return b.String()
 }
 
 // gemmC is the GEMM driver of the C runtime (see gemm.go). Descriptor
@@ -320,8 +335,10 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
               const float *apan = AP ? AP + (ic + ir) * K + pc * MR : ap + ir * kc;
               if (mr == MR && nr == NR) {
                 wdc_ukr(kc, apan, bp + jr * kc, c, ldc, pc > 0);
+              } else if (nr == NR) {
+                ukr_rows[mr](kc, apan, bp + jr * kc, c, ldc, pc > 0);
               } else {
-                wdc_ukr(kc, apan, bp + jr * kc, tmp, NR, 0);
+                ukr_rows[mr](kc, apan, bp + jr * kc, tmp, NR, 0);
                 for (int64_t i = 0; i < mr; i++)
                   for (int64_t j = 0; j < nr; j++)
                     c[i * ldc + j] = (pc > 0 ? c[i * ldc + j] : 0.0f) + tmp[i * NR + j];
