@@ -83,7 +83,19 @@ type Options struct {
 type TensorInfo struct {
 	Name  string `json:"name"`
 	Shape []int  `json:"shape"`
-	Size  int    `json:"size"`
+	Size  int    `json:"size"` // elements
+	// Type is the element type: f32, i8, u8, i16, u16, i32 or i64
+	// (row-major, native little-endian, KindBytes each).
+	Type string `json:"type"`
+}
+
+func tensorInfo(v *ir.Value) TensorInfo {
+	return TensorInfo{Name: v.Name, Shape: v.Type.Shape, Size: v.Type.Shape.Elements(), Type: v.Type.Elem.Kind.String()}
+}
+
+// words is the storage of v in 4-byte units.
+func words(v *ir.Value) int64 {
+	return (int64(v.Type.Shape.Elements())*int64(loop.KindBytes(v.Type.Elem.Kind)) + 3) / 4
 }
 
 // Artifact describes a compiled model.
@@ -240,8 +252,8 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		return nil, fmt.Errorf("graph %q: the CPU backend cannot compile op(s) %s (it supports %s)", g.Name, strings.Join(u, ", "), strings.Join(loop.Supported(), ", "))
 	}
 	for _, v := range append(append([]*ir.Value{}, g.Inputs...), g.Outputs...) {
-		if v.Type.Elem.Kind != ir.F32 {
-			return nil, fmt.Errorf("graph %q: %q is %v; the CPU backend compiles f32 models only", g.Name, v.Name, v.Type)
+		if k := v.Type.Elem.Kind; k != ir.F32 && !loop.IsIntKind(k) {
+			return nil, fmt.Errorf("graph %q: %q is %v; the CPU backend compiles f32, i8, u8, i16, u16, i32 and i64 tensors", g.Name, v.Name, v.Type)
 		}
 	}
 	g, err := graphopt.Clone(g)
@@ -268,20 +280,20 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 	p.Artifact = a
 	for i, v := range g.Inputs {
 		p.where[v] = storage{kind: stInput, idx: i}
-		a.Inputs = append(a.Inputs, TensorInfo{Name: v.Name, Shape: v.Type.Shape, Size: v.Type.Shape.Elements()})
+		a.Inputs = append(a.Inputs, tensorInfo(v))
 	}
 	// Outputs: the first listing of a node result is written in place;
 	// an input, constant or repeated output gets a copy kernel.
 	var copies []*kernel
 	for j, v := range g.Outputs {
-		a.Outputs = append(a.Outputs, TensorInfo{Name: v.Name, Shape: v.Type.Shape, Size: v.Type.Shape.Elements()})
+		a.Outputs = append(a.Outputs, tensorInfo(v))
 		if _, taken := p.where[v]; v.Producer != nil && !taken {
 			p.where[v] = storage{kind: stOutput, idx: j}
 			continue
 		}
 		out := &ir.Value{Name: fmt.Sprintf("output%d", j), Type: v.Type}
 		p.where[out] = storage{kind: stOutput, idx: j}
-		copies = append(copies, &kernel{name: fmt.Sprintf("copy_output%d", j), f: copyFunc(v.Type.Shape.Elements()), args: []*ir.Value{v, out}, out: out})
+		copies = append(copies, &kernel{name: fmt.Sprintf("copy_output%d", j), f: copyFunc(v.Type.Shape.Elements(), v.Type.Elem.Kind), args: []*ir.Value{v, out}, out: out})
 	}
 	// Group nodes: a fusable producer takes the chain of element-wise
 	// readers that follow it (each the only reader of the previous
@@ -375,6 +387,24 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			wbuf.WriteByte(0)
 		}
 		p.where[v] = storage{kind: stConst, off: int64(wbuf.Len() / 4)}
+		if k := v.Type.Elem.Kind; loop.IsIntKind(k) {
+			nb := loop.KindBytes(k)
+			b := make([]byte, nb*len(v.Const.I))
+			for i, x := range v.Const.I {
+				switch nb {
+				case 1:
+					b[i] = byte(x)
+				case 2:
+					binary.LittleEndian.PutUint16(b[2*i:], uint16(x))
+				case 4:
+					binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+				default:
+					binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
+				}
+			}
+			wbuf.Write(b)
+			continue
+		}
 		if v.Type.Elem.Kind != ir.F32 {
 			continue // not read by any lowering (checked per node)
 		}
@@ -412,7 +442,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 	}
 	iv := make([]graphopt.Interval, len(vals))
 	for i, v := range vals {
-		iv[i] = graphopt.Interval{Size: int64(v.Type.Shape.Elements()), Start: start[v], End: end[v]}
+		iv[i] = graphopt.Interval{Size: words(v), Start: start[v], End: end[v]}
 		a.Naive += 4 * iv[i].Size
 	}
 	offs, size, peak := graphopt.PackIntervals(iv, 16)
@@ -466,9 +496,9 @@ func (p *Program) root(v *ir.Value) *ir.Value {
 	}
 }
 
-func copyFunc(size int) *loop.Func {
-	x := &loop.Buffer{Name: "x", Shape: []int{size}}
-	y := &loop.Buffer{Name: "y", Shape: []int{size}}
+func copyFunc(size int, k ir.Kind) *loop.Func {
+	x := &loop.Buffer{Name: "x", Shape: []int{size}, Elem: k}
+	y := &loop.Buffer{Name: "y", Shape: []int{size}, Elem: k}
 	return &loop.Func{Name: "copy", Params: []*loop.Buffer{x, y}, Body: []loop.Stmt{loop.Loop("i", size, loop.St(y, loop.Ld(x, loop.V("i")), loop.V("i")))}}
 }
 
@@ -519,7 +549,7 @@ func (p *Program) LL() (string, error) {
 		off := int64(0)
 		for _, t := range k.f.Temps {
 			args = append(args, ptr(scratch, off))
-			off += int64(t.Size()+15) / 16 * 16
+			off += int64(t.Words()+15) / 16 * 16
 		}
 		b.NewCall(fns[ki], args...)
 		b.NewCall(prof, constant.NewInt(types.I32, int64(ki)))

@@ -11,6 +11,7 @@ import (
 	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
+	wir "wdc/ir"
 	"wdc/ir/loop"
 )
 
@@ -122,7 +123,7 @@ func (mod *module) emitKernel(k *loop.Func, name string, gemm *loop.Gemm, apacke
 	f.FuncAttrs = append(f.FuncAttrs, enum.FuncAttrNoUnwind)
 	e := mod.newFn(f, name)
 	for i, b := range all {
-		e.bufs[b] = params[i]
+		e.bufs[b] = e.typed(b, params[i])
 	}
 	if gemm != nil {
 		e.callGemm(gemm, k.Params, name, apacked, mr)
@@ -163,7 +164,7 @@ func (e *fn) parallel(l *loop.For, all []*loop.Buffer, name string) error {
 		p := oe.cur.NewGetElementPtr(f32p, arr, constant.NewInt(i64, int64(i)))
 		v := oe.cur.NewLoad(f32p, p)
 		v.SetName(b.Name)
-		oe.bufs[b] = v
+		oe.bufs[b] = oe.typed(b, v)
 	}
 	// for it in [lo, hi): var = Lo + it·Step
 	it := oe.alloca(i64, "it")
@@ -188,7 +189,7 @@ func (e *fn) parallel(l *loop.For, all []*loop.Buffer, name string) error {
 	ctx := e.alloca(types.NewArray(uint64(len(all)), f32p), "ctx_"+name)
 	for i, b := range all {
 		p := e.cur.NewGetElementPtr(types.NewArray(uint64(len(all)), f32p), ctx, constant.NewInt(i64, 0), constant.NewInt(i64, int64(i)))
-		e.cur.NewStore(e.bufs[b], p)
+		e.cur.NewStore(e.untyped(b), p)
 	}
 	e.cur.NewCall(mod.parallelFor, of, e.cur.NewBitCast(ctx, i8p), constant.NewInt(i64, trip))
 	return nil
@@ -212,15 +213,25 @@ func (e *fn) stmt(s loop.Stmt) error {
 		if err != nil {
 			return err
 		}
+		if want := (&loop.Load{Buf: s.Buf}).Type(); s.Value.Type() != want {
+			return fmt.Errorf("store of a %v value into %s, a %v buffer", s.Value.Type(), s.Buf.Name, s.Buf.Kind())
+		}
 		v, err := e.expr(s.Value)
 		if err != nil {
 			return err
+		}
+		if t := elemType(s.Buf.Kind()); t != f32 && t != i64 {
+			v = e.cur.NewTrunc(v, t)
 		}
 		e.cur.NewStore(v, p)
 	case *loop.Decl:
 		a, ok := e.scalars[s.Name]
 		if !ok {
-			a = e.alloca(f32, s.Name)
+			t := types.Type(f32)
+			if s.Init.Type() == loop.Int {
+				t = i64
+			}
+			a = e.alloca(t, s.Name)
 			e.scalars[s.Name] = a
 		}
 		v, err := e.expr(s.Init)
@@ -314,7 +325,84 @@ func (e *fn) addr(buf *loop.Buffer, idx []loop.Expr) (value.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.cur.NewGetElementPtr(f32, base, off), nil
+	return e.cur.NewGetElementPtr(elemType(buf.Kind()), base, off), nil
+}
+
+// elemType is the LLVM type of an element of kind k.
+func elemType(k wir.Kind) types.Type {
+	switch k {
+	case wir.I8, wir.U8:
+		return types.I8
+	case wir.I16, wir.U16:
+		return types.I16
+	case wir.I32:
+		return types.I32
+	case wir.I64:
+		return i64
+	}
+	return f32
+}
+
+// typed views a buffer's float* as a pointer to its element type.
+func (e *fn) typed(b *loop.Buffer, p value.Value) value.Value {
+	t := elemType(b.Kind())
+	if t == f32 {
+		return p
+	}
+	return e.cur.NewBitCast(p, types.NewPointer(t))
+}
+
+// untyped is buffer b's pointer as a float*.
+func (e *fn) untyped(b *loop.Buffer) value.Value {
+	p := e.bufs[b]
+	if elemType(b.Kind()) == f32 {
+		return p
+	}
+	return e.cur.NewBitCast(p, f32p)
+}
+
+// extend widens an integer element loaded from a buffer of kind k to i64.
+func (e *fn) extend(v value.Value, k wir.Kind) value.Value {
+	switch k {
+	case wir.I64:
+		return v
+	case wir.U8, wir.U16:
+		return e.cur.NewZExt(v, i64)
+	}
+	return e.cur.NewSExt(v, i64)
+}
+
+// cast renders loop.Cast: v (of loop type from) converted to kind to.
+func (e *fn) cast(v value.Value, from loop.Type, to wir.Kind) (value.Value, error) {
+	c := e.cur
+	switch {
+	case from == loop.Int && to == wir.F32:
+		// Through double, as the interpreter rounds int64 → float64 → float32.
+		return c.NewFPTrunc(c.NewSIToFP(v, types.Double), f32), nil
+	case from == loop.Int && loop.IsIntKind(to):
+		t := elemType(to)
+		if t == i64 {
+			return v, nil
+		}
+		return e.extend(c.NewTrunc(v, t), to), nil
+	case from == loop.F32 && loop.IsIntKind(to):
+		// llvm.fpto[su]i.sat: truncate toward zero, saturate, NaN → 0.
+		t := elemType(to).(*types.IntType)
+		name := "llvm.fptosi.sat"
+		if !loop.KindSigned(to) {
+			name = "llvm.fptoui.sat"
+		}
+		name += fmt.Sprintf(".i%d.f32", t.BitSize)
+		fnc, ok := e.mod.libm[name]
+		if !ok {
+			fnc = e.mod.m.NewFunc(name, t, ir.NewParam("", f32))
+			e.mod.libm[name] = fnc
+		}
+		return e.extend(c.NewCall(fnc, v), to), nil
+	case from == loop.F32 && to == wir.F32:
+		return v, nil
+	}
+	return nil, fmt.Errorf("cannot cast a %v value to %v", from, to)
 }
 
 var ipred = map[loop.CmpOp]enum.IPred{loop.LT: enum.IPredSLT, loop.LE: enum.IPredSLE, loop.GT: enum.IPredSGT, loop.GE: enum.IPredSGE, loop.EQ: enum.IPredEQ, loop.NE: enum.IPredNE}
@@ -338,13 +426,26 @@ func (e *fn) expr(x loop.Expr) (value.Value, error) {
 		if !ok {
 			return nil, fmt.Errorf("local %s read before it is declared", x.Name)
 		}
+		if x.IsInt {
+			return b.NewLoad(i64, a), nil
+		}
 		return b.NewLoad(f32, a), nil
 	case *loop.Load:
 		p, err := e.addr(x.Buf, x.Index)
 		if err != nil {
 			return nil, err
 		}
+		k := x.Buf.Kind()
+		if t := elemType(k); t != f32 {
+			return e.extend(e.cur.NewLoad(t, p), k), nil
+		}
 		return e.cur.NewLoad(f32, p), nil
+	case *loop.Cast:
+		v, err := e.expr(x.X)
+		if err != nil {
+			return nil, err
+		}
+		return e.cast(v, x.X.Type(), x.To)
 	case *loop.ToFloat:
 		v, err := e.expr(x.X)
 		if err != nil {

@@ -8,9 +8,10 @@ import (
 // runtimeC is the C runtime compiled with every model: the static arena
 // and scratch, the weights (assembled in from weights.bin), and a small
 // pthread pool that runs the outlined parallel loops. Each parallel loop
-// of n iterations is cut into one contiguous chunk per thread
-// ([n·t/T, n·(t+1)/T)); iterations are independent, so the result does
-// not depend on the thread count.
+// of n iterations is cut into chunks of about n/(4T) iterations that the
+// T threads take in turn (so a thread the OS preempts holds up little);
+// iterations are independent, so the result does not depend on the thread
+// count.
 const runtimeC = `/* wdc CPU runtime for model %[1]s (generated; do not edit). */
 #include <pthread.h>
 #include <sched.h>
@@ -59,7 +60,10 @@ static _Atomic int pending;
 static int sleepers;
 static wdc_body job_fn;
 static void *job_ctx;
-static int64_t job_n;
+static int64_t job_n, job_grain;
+static _Atomic int64_t job_next;
+/* wdc_tid is the pool index of the running thread (0: the caller). */
+static __thread int wdc_tid;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -67,13 +71,23 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void run_chunk(wdc_body fn, void *ctx, int64_t n, int t, int T) {
-  int64_t lo = n * t / T, hi = n * (t + 1) / T;
-  if (lo < hi) fn(ctx, lo, hi);
+/* run_chunks takes chunks of job_grain iterations until none is left:
+   a thread that the OS preempts (the machine may be shared) leaves its
+   share to the others instead of holding up the whole loop. */
+static void run_chunks(void) {
+  wdc_body fn = job_fn;
+  void *ctx = job_ctx;
+  int64_t n = job_n, grain = job_grain;
+  for (;;) {
+    int64_t lo = atomic_fetch_add_explicit(&job_next, grain, memory_order_relaxed);
+    if (lo >= n) return;
+    fn(ctx, lo, lo + grain < n ? lo + grain : n);
+  }
 }
 
 static void *worker_main(void *arg) {
   int id = (int)(intptr_t)arg;
+  wdc_tid = id;
   long seen = 0;
   for (;;) {
     long g;
@@ -89,7 +103,7 @@ static void *worker_main(void *arg) {
     }
     seen = g;
     if (atomic_load(&stop)) return NULL;
-    run_chunk(job_fn, job_ctx, job_n, id, nthreads);
+    run_chunks();
     atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
   }
 }
@@ -104,9 +118,11 @@ static void publish(void) {
 HIDDEN void wdc_parallel_for(wdc_body fn, void *ctx, int64_t n) {
   if (nthreads <= 1 || n < 2) { fn(ctx, 0, n); return; }
   job_fn = fn; job_ctx = ctx; job_n = n;
+  job_grain = n / (4 * nthreads) > 1 ? n / (4 * nthreads) : 1;
+  atomic_store_explicit(&job_next, 0, memory_order_relaxed);
   atomic_store_explicit(&pending, nthreads - 1, memory_order_relaxed);
   publish();
-  run_chunk(fn, ctx, n, 0, nthreads);
+  run_chunks();
   int spins = 0;
   while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
     if ((++spins & 1023) == 0) sched_yield(); else cpu_relax();
@@ -235,11 +251,15 @@ func (p *Program) Header() string {
 	guard := "WDC_MODEL_H"
 	fmt.Fprintf(&b, "/* wdc compiled model %q (generated; do not edit). */\n#ifndef %s\n#define %s\n\n", p.Artifact.Name, guard, guard)
 	fmt.Fprintf(&b, "#define WDC_NUM_INPUTS %d\n#define WDC_NUM_OUTPUTS %d\n", len(p.Artifact.Inputs), len(p.Artifact.Outputs))
+	b.WriteString("/* Element types of WDC_INPUTi_TYPE / WDC_OUTPUTj_TYPE (C types: float, int8_t,\n   uint8_t, int16_t, uint16_t, int32_t, int64_t); sizes are in elements. */\n")
+	b.WriteString("#define WDC_F32 0\n#define WDC_I8 1\n#define WDC_U8 2\n#define WDC_I16 3\n#define WDC_U16 4\n#define WDC_I32 5\n#define WDC_I64 6\n")
 	for i, t := range p.Artifact.Inputs {
-		fmt.Fprintf(&b, "#define WDC_INPUT%d_SIZE %d /* %q f32%v */\n", i, t.Size, t.Name, shapeString(t.Shape))
+		fmt.Fprintf(&b, "#define WDC_INPUT%d_SIZE %d /* %q %s%v */\n", i, t.Size, t.Name, t.Type, shapeString(t.Shape))
+		fmt.Fprintf(&b, "#define WDC_INPUT%d_TYPE WDC_%s\n", i, strings.ToUpper(t.Type))
 	}
 	for i, t := range p.Artifact.Outputs {
-		fmt.Fprintf(&b, "#define WDC_OUTPUT%d_SIZE %d /* %q f32%v */\n", i, t.Size, t.Name, shapeString(t.Shape))
+		fmt.Fprintf(&b, "#define WDC_OUTPUT%d_SIZE %d /* %q %s%v */\n", i, t.Size, t.Name, t.Type, shapeString(t.Shape))
+		fmt.Fprintf(&b, "#define WDC_OUTPUT%d_TYPE WDC_%s\n", i, strings.ToUpper(t.Type))
 	}
 	fmt.Fprintf(&b, "#define WDC_ARENA_BYTES %d\n#define WDC_WEIGHTS_BYTES %d\n\n", p.Artifact.Arena, p.Artifact.Weights)
 	b.WriteString(`#ifdef __cplusplus
@@ -247,10 +267,11 @@ extern "C" {
 #endif
 /* Start the thread pool; 0 on success. Call once before wdc_run. */
 int wdc_init(void);
-/* Run the model: inputs[i] holds WDC_INPUTi_SIZE floats, outputs[j]
-   has room for WDC_OUTPUTj_SIZE floats (row-major). 0 on success.
+/* Run the model: inputs[i] holds WDC_INPUTi_SIZE elements of type
+   WDC_INPUTi_TYPE, outputs[j] has room for WDC_OUTPUTj_SIZE elements of
+   type WDC_OUTPUTj_TYPE (row-major). 0 on success.
    Not reentrant: one run at a time per loaded model. */
-int wdc_run(const float **inputs, float **outputs);
+int wdc_run(const void **inputs, void **outputs);
 /* Use n threads (n <= 0: all CPUs); 0 on success. */
 int wdc_set_threads(int n);
 int wdc_threads(void);

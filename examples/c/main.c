@@ -4,7 +4,8 @@
  *   ./run_model [in0.bin ...]       # raw little-endian float32 inputs, in model.h order
  *
  * With no arguments the inputs are filled with a fixed pattern. Each
- * output j is written to outputj.bin (raw float32) and summarized. */
+ * output j is written to outputj.bin (raw float32) and summarized.
+ * This driver handles f32 inputs and outputs (WDC_INPUTi_TYPE == WDC_F32). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "model.h"
@@ -68,7 +69,7 @@ int main(int argc, char **argv) {
     if (!outputs[j]) { fprintf(stderr, "out of memory\n"); return 1; }
   }
   if (wdc_init() != 0) { fprintf(stderr, "wdc_init failed\n"); return 1; }
-  if (wdc_run(inputs, outputs) != 0) { fprintf(stderr, "wdc_run failed\n"); goto done; }
+  if (wdc_run((const void **)inputs, (void **)outputs) != 0) { fprintf(stderr, "wdc_run failed\n"); goto done; }
   for (int j = 0; j < WDC_NUM_OUTPUTS; j++) {
     char name[32];
     snprintf(name, sizeof name, "output%d.bin", j);

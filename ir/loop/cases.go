@@ -121,6 +121,7 @@ func OpCases() []OpCase {
 		{Name: "reshape", Op: "reshape", Shapes: []ir.Shape{s(2, 3, 4)}, Attrs: ir.Attrs{"shape": ints(4, -1)}},
 		{Name: "transpose", Op: "transpose", Shapes: []ir.Shape{s(2, 3, 4)}, Attrs: ir.Attrs{"perm": ints(1, 2, 0)}},
 		{Name: "transpose_default", Op: "transpose", Shapes: []ir.Shape{s(3, 5)}},
+		{Name: "cast_f32", Op: "cast", Shapes: []ir.Shape{s(2, 3)}, Attrs: ir.Attrs{"to": ir.StringAttr("f32")}},
 		{Name: "concat", Op: "concat", Shapes: []ir.Shape{s(2, 3, 4), s(2, 1, 4), s(2, 2, 4)}, Attrs: ir.Attrs{"axis": ir.IntAttr(1)}},
 		{Name: "concat_last", Op: "concat", Shapes: []ir.Shape{s(2, 3), s(2, 4)}, Attrs: ir.Attrs{"axis": ir.IntAttr(-1)}},
 		{Name: "pad_constant", Op: "pad", Shapes: []ir.Shape{s(2, 3, 4)}, Attrs: ir.Attrs{"pads": ints(0, 1, 2, 1, 0, 1), "value": ir.FloatAttr(1.5)}},

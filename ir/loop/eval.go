@@ -3,6 +3,8 @@ package loop
 import (
 	"fmt"
 	"math"
+
+	"wdc/ir"
 )
 
 // Eval runs f on the given parameter data (one slice per Params entry, in
@@ -14,6 +16,11 @@ import (
 func Eval(f *Func, params [][]float32) (err error) {
 	if len(params) != len(f.Params) {
 		return fmt.Errorf("loop.Eval %s: %d buffers given for %d parameters", f.Name, len(params), len(f.Params))
+	}
+	for _, b := range append(append([]*Buffer(nil), f.Params...), f.Temps...) {
+		if b.Kind() != ir.F32 {
+			return fmt.Errorf("loop.Eval %s: buffer %s is %v; Eval runs f32 Funcs only (integer Funcs are checked compiled)", f.Name, b.Name, b.Kind())
+		}
 	}
 	c := &evalCtx{vars: map[string]int{}, scalars: map[string]int{}, bufs: map[*Buffer][]float32{}}
 	for i, p := range f.Params {

@@ -20,7 +20,11 @@
 // Integer division and remainder truncate toward zero, as in C.
 package loop
 
-import "fmt"
+import (
+	"fmt"
+
+	"wdc/ir"
+)
 
 // Type is the type of an expression.
 type Type uint8
@@ -83,8 +87,12 @@ type FloatImm struct{ V float32 }
 // Var reads a loop variable.
 type Var struct{ Name string }
 
-// Scalar reads a float32 local declared by Decl.
-type Scalar struct{ Name string }
+// Scalar reads a local declared by Decl: float32, or int64 when IsInt
+// (an integer accumulator, e.g. max pooling of integer tensors).
+type Scalar struct {
+	Name  string
+	IsInt bool
+}
 
 // Binary applies Op to two operands of the same type.
 type Binary struct {
@@ -117,19 +125,49 @@ type Call struct {
 // ToFloat converts an integer to float32.
 type ToFloat struct{ X Expr }
 
+// Cast converts X to element kind To with the interpreter's cast
+// semantics: float to integer truncates toward zero and saturates to To's
+// range (NaN gives 0); integer to integer wraps to To's width (two's
+// complement), which is also how integer arithmetic of narrow types is
+// reduced after each op; integer to f32 rounds to nearest (through
+// float64, as the interpreter does). Integer kinds are I8, U8, I16, U16,
+// I32 and I64; the result of an integer Cast is an Int (int64) holding
+// the value in To's range.
+type Cast struct {
+	X  Expr
+	To ir.Kind
+}
+
 func (IntImm) Type() Type   { return Int }
 func (FloatImm) Type() Type { return F32 }
 func (Var) Type() Type      { return Int }
-func (Scalar) Type() Type   { return F32 }
+func (s Scalar) Type() Type {
+	if s.IsInt {
+		return Int
+	}
+	return F32
+}
 func (b *Binary) Type() Type {
 	if b.Op == And || b.Op == Or {
 		return Bool
 	}
 	return b.A.Type()
 }
-func (*Compare) Type() Type    { return Bool }
-func (s *Select) Type() Type   { return s.A.Type() }
-func (*Load) Type() Type       { return F32 }
+func (*Compare) Type() Type  { return Bool }
+func (s *Select) Type() Type { return s.A.Type() }
+func (l *Load) Type() Type {
+	if IsIntKind(l.Buf.Kind()) {
+		return Int
+	}
+	return F32
+}
+func (c *Cast) Type() Type {
+	if IsIntKind(c.To) {
+		return Int
+	}
+	return F32
+}
+func (*Cast) isExpr()          {}
 func (*Call) Type() Type       { return F32 }
 func (*ToFloat) Type() Type    { return F32 }
 func (IntImm) isExpr()         {}
@@ -210,11 +248,73 @@ const (
 	Temp              // scratch owned by the function
 )
 
-// Buffer is a row-major float32 array.
+// Buffer is a row-major array of Elem (the zero value, ir.Invalid, means
+// f32). Loads of an integer buffer give Int (int64) values, sign- or
+// zero-extended; stores truncate to the element width.
 type Buffer struct {
 	Name  string
 	Shape []int
 	Role  Role
+	Elem  ir.Kind
+}
+
+// Kind is the element kind (ir.F32 when Elem is unset).
+func (b *Buffer) Kind() ir.Kind {
+	if b.Elem == ir.Invalid {
+		return ir.F32
+	}
+	return b.Elem
+}
+
+// ElemBytes is the size of one element in bytes.
+func (b *Buffer) ElemBytes() int { return KindBytes(b.Kind()) }
+
+// Words is the storage of the buffer in 4-byte words, rounded up (the
+// unit in which backends lay out arenas and scratch).
+func (b *Buffer) Words() int { return (b.Size()*b.ElemBytes() + 3) / 4 }
+
+// IsIntKind reports whether k is one of the integer kinds the loop IR
+// computes on: I8, U8, I16, U16, I32, I64.
+func IsIntKind(k ir.Kind) bool {
+	switch k {
+	case ir.I8, ir.U8, ir.I16, ir.U16, ir.I32, ir.I64:
+		return true
+	}
+	return false
+}
+
+// KindBytes is the storage size of an element of kind k (f32 or an
+// integer kind; 4 for anything else).
+func KindBytes(k ir.Kind) int {
+	switch k {
+	case ir.I8, ir.U8:
+		return 1
+	case ir.I16, ir.U16:
+		return 2
+	case ir.I64:
+		return 8
+	}
+	return 4
+}
+
+// KindSigned reports whether integer kind k is signed.
+func KindSigned(k ir.Kind) bool { return k != ir.U8 && k != ir.U16 }
+
+// KindRange is the range of integer kind k.
+func KindRange(k ir.Kind) (lo, hi int64) {
+	switch k {
+	case ir.I8:
+		return -128, 127
+	case ir.U8:
+		return 0, 255
+	case ir.I16:
+		return -32768, 32767
+	case ir.U16:
+		return 0, 65535
+	case ir.I32:
+		return -1 << 31, 1<<31 - 1
+	}
+	return -1 << 63, 1<<63 - 1
 }
 
 // Size is the number of elements.
@@ -252,11 +352,12 @@ type Func struct {
 // Output is the last parameter, the op's result.
 func (f *Func) Output() *Buffer { return f.Params[len(f.Params)-1] }
 
-// TempSize is the number of float32 elements of scratch the Func needs.
+// TempSize is the scratch the Func needs in 4-byte words (float32
+// elements for f32 temps).
 func (f *Func) TempSize() int {
 	n := 0
 	for _, t := range f.Temps {
-		n += t.Size()
+		n += t.Words()
 	}
 	return n
 }

@@ -30,7 +30,7 @@ func LowerFused(nodes []*ir.Node) (f *Func, err error) {
 		}
 	}()
 	for _, n := range nodes {
-		if err := checkF32(n); err != nil {
+		if err := checkTypes(n); err != nil {
 			return nil, err
 		}
 	}
@@ -44,6 +44,7 @@ func LowerFused(nodes []*ir.Node) (f *Func, err error) {
 		return nil, err
 	}
 	out := l.param("y", p.Out.Type.Shape)
+	out.Elem = nodes[len(nodes)-1].Out.Type.Elem.Kind
 	if err := low(l, p, in, out); err != nil {
 		return nil, fmt.Errorf("%s: %v", p.Where(), err)
 	}
@@ -71,6 +72,7 @@ func newFused(nodes []*ir.Node) (*lowerer, []*Buffer, error) {
 			name = names[i]
 		}
 		in[i] = l.param(name, v.Type.Shape)
+		in[i].Elem = v.Type.Elem.Kind
 	}
 	// The chain's extra operands and epilogues.
 	prev := p.Out
@@ -86,13 +88,15 @@ func newFused(nodes []*ir.Node) (*lowerer, []*Buffer, error) {
 				j = 0
 			}
 			other := l.param("e"+strconv.Itoa(len(l.f.Params)), c.Inputs[j].Type.Shape)
+			other.Elem = c.Inputs[j].Type.Elem.Kind
 			outShape := prev.Type.Shape
+			k := c.Out.Type.Elem.Kind
 			l.epi = append(l.epi, func(v Expr, idx []Expr) Expr {
 				o := Ld(other, bcastIndex(other.Shape, outShape, idx)...)
 				if j == 1 {
-					return binExpr(c.Op, v, o)
+					return binExprK(c.Op, k, v, o)
 				}
-				return binExpr(c.Op, o, v)
+				return binExprK(c.Op, k, o, v)
 			})
 		default:
 			l.epi = append(l.epi, func(v Expr, _ []Expr) Expr { return unaryExpr(c, v) })
@@ -163,6 +167,32 @@ var inputNames = map[string][]string{
 	"conv": {"x", "w", "b"}, "conv_transpose": {"x", "w", "b"}, "dense": {"a", "b", "c"},
 	"matmul": {"a", "b"}, "add": {"a", "b"}, "sub": {"a", "b"}, "mul": {"a", "b"}, "div": {"a", "b"},
 	"batch_norm": {"x", "scale", "bias", "mean", "var"},
+}
+
+// intOps are the ops lowered on integer tensors (i8, u8, i16, u16, i32,
+// i64) as well as f32, with the interpreter's semantics: arithmetic
+// wraps to the width, clip clamps in the integer domain.
+var intOps = map[string]bool{
+	"add": true, "sub": true, "mul": true, "relu": true, "clip": true, "max_pool": true,
+	"pad": true, "transpose": true, "concat": true, "flatten": true, "reshape": true, "cast": true,
+}
+
+// checkTypes accepts f32 everywhere, and the integer kinds for intOps
+// (cast: between any two of f32 and the integer kinds).
+func checkTypes(n *ir.Node) error {
+	if !intOps[n.Op] {
+		return checkF32(n)
+	}
+	ok := func(k ir.Kind) bool { return k == ir.F32 || IsIntKind(k) }
+	for i, v := range n.Inputs {
+		if !ok(v.Type.Elem.Kind) {
+			return fmt.Errorf("%s: input %d (%q) is %v; the CPU backend compiles f32, i8, u8, i16, u16, i32 and i64 tensors", n.Where(), i, v.Name, v.Type)
+		}
+	}
+	if !ok(n.Out.Type.Elem.Kind) {
+		return fmt.Errorf("%s: result is %v; the CPU backend compiles f32, i8, u8, i16, u16, i32 and i64 tensors", n.Where(), n.Out.Type)
+	}
+	return nil
 }
 
 func checkF32(n *ir.Node) error {
@@ -285,7 +315,45 @@ func binExpr(op string, a, b Expr) Expr {
 	}
 }
 
+// binExprK is binExpr on element kind k: integer results wrap to k's
+// width (integer division is not lowered: checkTypes rejects it).
+func binExprK(op string, k ir.Kind, a, b Expr) Expr {
+	v := binExpr(op, a, b)
+	if IsIntKind(k) && k != ir.I64 {
+		return &Cast{X: v, To: k}
+	}
+	return v
+}
+
+// clipBounds are the integer bounds of clip on kind k: ⌈min⌉ and ⌊max⌋
+// saturated to k's range, as the interpreter computes them.
+func clipBounds(lo, hi float64, k ir.Kind) (int64, int64) {
+	sat := func(f float64) int64 {
+		r0, r1 := KindRange(k)
+		switch {
+		case math.IsNaN(f):
+			return 0
+		case f <= float64(r0):
+			return r0
+		case f >= float64(r1):
+			return r1
+		}
+		return int64(f)
+	}
+	return sat(math.Ceil(lo)), sat(math.Floor(hi))
+}
+
 func unaryExpr(n *ir.Node, v Expr) Expr {
+	if k := n.Out.Type.Elem.Kind; IsIntKind(k) {
+		switch n.Op {
+		case "relu":
+			return &Binary{Op: Max, A: v, B: I(0)}
+		case "clip":
+			lo, hi := clipBounds(n.Float("min"), n.Float("max"), k)
+			return &Binary{Op: Min, A: &Binary{Op: Max, A: v, B: I(lo)}, B: I(hi)}
+		}
+		panic("unaryExpr: " + n.Op + " on " + k.String())
+	}
 	switch n.Op {
 	case "relu":
 		return &Binary{Op: Max, A: v, B: F(0)}
@@ -316,7 +384,7 @@ func init() {
 	lowerings = map[string]lowering{
 		"add": lowerBinary, "sub": lowerBinary, "mul": lowerBinary, "div": lowerBinary,
 		"relu": lowerUnary, "leaky_relu": lowerUnary, "sigmoid": lowerUnary, "tanh": lowerUnary, "clip": lowerUnary,
-		"flatten": lowerAlias, "reshape": lowerAlias,
+		"flatten": lowerAlias, "reshape": lowerAlias, "cast": lowerCast,
 		"transpose": lowerTranspose, "concat": lowerConcat, "pad": lowerPad,
 		"conv": lowerConv, "conv_transpose": lowerConvTranspose,
 		"dense": lowerDense, "matmul": lowerMatMul,
@@ -328,7 +396,7 @@ func init() {
 func lowerBinary(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	vs := l.vars("i", len(out.Shape))
 	idx := Vars(vs)
-	v := binExpr(n.Op, Ld(in[0], bcastIndex(in[0].Shape, out.Shape, idx)...), Ld(in[1], bcastIndex(in[1].Shape, out.Shape, idx)...))
+	v := binExprK(n.Op, n.Out.Type.Elem.Kind, Ld(in[0], bcastIndex(in[0].Shape, out.Shape, idx)...), Ld(in[1], bcastIndex(in[1].Shape, out.Shape, idx)...))
 	l.f.Body = Nest(vs, out.Shape, St(out, l.final(v, idx), idx...))
 	return nil
 }
@@ -348,6 +416,22 @@ func lowerAlias(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	i := l.fresh("i")
 	l.f.Body = []Stmt{Loop(i, size, St(out, l.final(Ld(in[0], V(i)), []Expr{V(i)}), V(i)))}
 	l.f.Alias = len(l.epi) == 0
+	return nil
+}
+
+// lowerCast converts element kinds with the interpreter's semantics (see
+// Cast); a cast to the same kind is a copy.
+func lowerCast(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
+	size := out.Size()
+	in[0].Shape, out.Shape = []int{size}, []int{size}
+	i := l.fresh("i")
+	var v Expr = Ld(in[0], V(i))
+	if in[0].Kind() != out.Kind() {
+		v = &Cast{X: v, To: out.Kind()}
+	}
+	if size > 0 {
+		l.f.Body = []Stmt{Loop(i, size, St(out, l.final(v, []Expr{V(i)}), V(i)))}
+	}
 	return nil
 }
 
@@ -419,13 +503,32 @@ func lowerPad(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	}
 	var body Stmt = St(out, l.final(Ld(x, xi...), idx), idx...)
 	if cond != nil {
-		fill := F(float32(n.Float("value")))
+		var fill Expr = F(float32(n.Float("value")))
+		if k := x.Kind(); IsIntKind(k) {
+			v := n.Float("value")
+			if math.IsNaN(v) {
+				v = 0
+			}
+			fill = I(clipFill(math.Trunc(v), k))
+		}
 		body = &If{Cond: cond, Then: []Stmt{body}, Else: []Stmt{St(out, l.final(fill, idx), idx...)}}
 	}
 	if out.Size() > 0 {
 		l.f.Body = Nest(vs, out.Shape, body)
 	}
 	return nil
+}
+
+// clipFill saturates an integral float to k's range.
+func clipFill(f float64, k ir.Kind) int64 {
+	lo, hi := KindRange(k)
+	if f <= float64(lo) {
+		return lo
+	}
+	if f >= float64(hi) {
+		return hi
+	}
+	return int64(f)
 }
 
 // padded returns x padded with zeros by the window's pads, copied into a
@@ -669,7 +772,11 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	}
 	var upd []Stmt
 	var body []Stmt
-	if isMax {
+	if isMax && IsIntKind(x.Kind()) {
+		lo, _ := KindRange(x.Kind())
+		body = append(body, &Decl{Name: acc, Init: I(lo)})
+		upd = []Stmt{&If{Cond: in1, Then: []Stmt{&Assign{Name: acc, Value: &Binary{Op: Max, A: Scalar{Name: acc, IsInt: true}, B: Ld(x, xi...)}}}}}
+	} else if isMax {
 		body = append(body, &Decl{Name: acc, Init: F(float32(math.Inf(-1)))})
 		upd = []Stmt{&If{Cond: in1, Then: []Stmt{&Assign{Name: acc, Value: &Binary{Op: Max, A: S(acc), B: Ld(x, xi...)}}}}}
 	} else {
@@ -684,6 +791,9 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	}
 	body = append(body, Nest(kv, win.Kernel, upd...)...)
 	var v Expr = S(acc)
+	if isMax && IsIntKind(x.Kind()) {
+		v = Scalar{Name: acc, IsInt: true}
+	}
 	if !isMax {
 		v = &Binary{Op: Div, A: S(acc), B: S(cnt)}
 	}

@@ -86,15 +86,21 @@ func TestLowerEveryOp(t *testing.T) {
 func TestUnsupportedOpIsAnError(t *testing.T) {
 	g := ir.NewGraph("q")
 	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{4}}, ir.Pos{})
-	y, err := g.AddNode("cast", "y", []*ir.Value{x}, ir.Attrs{"to": ir.StringAttr("i32")}, ir.Pos{})
+	y, err := g.AddNode("cast", "y", []*ir.Value{x}, ir.Attrs{"to": ir.StringAttr("bool")}, ir.Pos{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Lower(y.Producer); err == nil {
-		t.Fatal("lowering a cast to i32 succeeded")
+		t.Fatal("lowering a cast to bool succeeded")
 	}
-	g.Outputs = []*ir.Value{y}
-	if u := Unsupported(g); len(u) != 1 || u[0] != "cast" {
+	q, _ := g.AddInput("q", ir.Type{Elem: ir.Int8, Shape: ir.Shape{4}}, ir.Pos{})
+	sc, _ := g.AddInput("s", ir.Type{Elem: ir.Float32, Shape: ir.Shape{}}, ir.Pos{})
+	z, err := g.AddNode("dequantize_linear", "z", []*ir.Value{q, sc}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{y, z}
+	if u := Unsupported(g); len(u) != 1 || u[0] != "dequantize_linear" {
 		t.Fatalf("Unsupported = %v", u)
 	}
 }

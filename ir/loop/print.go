@@ -50,7 +50,7 @@ func bufDecl(p *Buffer) string {
 	for i, d := range p.Shape {
 		dims[i] = strconv.Itoa(d)
 	}
-	return p.Name + ": f32[" + strings.Join(dims, ",") + "]"
+	return p.Name + ": " + p.Kind().String() + "[" + strings.Join(dims, ",") + "]"
 }
 
 // StmtsString prints statements, for tests and dumps.
@@ -149,6 +149,8 @@ func exprString(e Expr) string {
 		return e.Fn + "(" + strings.Join(parts, ", ") + ")"
 	case *ToFloat:
 		return "float(" + exprString(e.X) + ")"
+	case *Cast:
+		return e.To.String() + "(" + exprString(e.X) + ")"
 	}
 	return fmt.Sprintf("<unknown expression %T>", e)
 }

@@ -309,7 +309,7 @@ func Pack(f *Func, b *Buffer, perm []int) (*Buffer, error) {
 		shape[j] = b.Shape[p]
 	}
 	name := b.Name + "_packed"
-	packed := &Buffer{Name: name, Shape: shape, Role: Temp}
+	packed := &Buffer{Name: name, Shape: shape, Role: Temp, Elem: b.Elem}
 	f.Temps = append(f.Temps, packed)
 	vs := make([]string, len(shape))
 	for j := range vs {

@@ -60,6 +60,12 @@ func rewrite(e Expr, fn func(Expr) Expr) Expr {
 		if a != x.X {
 			out = &ToFloat{X: a}
 		}
+	case *Cast:
+		a := rewrite(x.X, fn)
+		out = x
+		if a != x.X {
+			out = &Cast{X: a, To: x.To}
+		}
 	default:
 		out = e
 	}

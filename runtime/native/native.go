@@ -10,12 +10,12 @@ package native
 #include <stdlib.h>
 
 typedef int (*wdc_init_fn)(void);
-typedef int (*wdc_run_fn)(const float **, float **);
+typedef int (*wdc_run_fn)(const void **, void **);
 typedef int (*wdc_set_threads_fn)(int);
 typedef void (*wdc_shutdown_fn)(void);
 
 static int call_init(void *f) { return ((wdc_init_fn)f)(); }
-static int call_run(void *f, float **in, float **out) { return ((wdc_run_fn)f)((const float **)in, out); }
+static int call_run(void *f, void **in, void **out) { return ((wdc_run_fn)f)((const void **)in, out); }
 static int call_set_threads(void *f, int n) { return ((wdc_set_threads_fn)f)(n); }
 static void call_shutdown(void *f) { ((wdc_shutdown_fn)f)(); }
 static void *open_lib(const char *path) { return dlopen(path, RTLD_NOW | RTLD_LOCAL); }
@@ -37,7 +37,24 @@ import (
 type Tensor struct {
 	Name  string `json:"name"`
 	Shape []int  `json:"shape"`
-	Size  int    `json:"size"`
+	Size  int    `json:"size"` // elements
+	// Type is the element type (f32 when empty): f32, i8, u8, i16, u16,
+	// i32 or i64.
+	Type string `json:"type"`
+	elem ir.Elem
+}
+
+// kindBytes is the C storage size of an element.
+func kindBytes(k ir.Kind) int {
+	switch k {
+	case ir.I8, ir.U8:
+		return 1
+	case ir.I16, ir.U16:
+		return 2
+	case ir.I64:
+		return 8
+	}
+	return 4
 }
 
 // Manifest is the part of manifest.json the loader needs.
@@ -58,9 +75,9 @@ type Model struct {
 	run      unsafe.Pointer
 	setThr   unsafe.Pointer
 	shutdown unsafe.Pointer
-	in, out  []*C.float // C buffers, one per input/output
-	inArr    **C.float
-	outArr   **C.float
+	in, out  []unsafe.Pointer // C buffers, one per input/output
+	inArr    *unsafe.Pointer
+	outArr   *unsafe.Pointer
 }
 
 // Load opens the compiled model in dir (the directory written by
@@ -86,6 +103,20 @@ func Load(dir string) (*Model, error) {
 	lib := C.open_lib(cpath)
 	if lib == nil {
 		return nil, fmt.Errorf("dlopen %s: %s", path, C.GoString(C.dlerror()))
+	}
+	for _, ts := range [][]Tensor{man.Inputs, man.Outputs} {
+		for i := range ts {
+			t := &ts[i]
+			if t.Type == "" {
+				t.Type = "f32"
+			}
+			e, err := ir.ParseElem(t.Type)
+			if err != nil || (e.Kind != ir.F32 && e.Kind != ir.I8 && e.Kind != ir.U8 && e.Kind != ir.I16 && e.Kind != ir.U16 && e.Kind != ir.I32 && e.Kind != ir.I64) {
+				C.dlclose(lib)
+				return nil, fmt.Errorf("%s: tensor %q has element type %q (want f32, i8, u8, i16, u16, i32 or i64)", filepath.Join(dir, "manifest.json"), t.Name, t.Type)
+			}
+			t.elem = e
+		}
 	}
 	m := &Model{Manifest: man, lib: lib}
 	sym := func(name string) (unsafe.Pointer, error) {
@@ -115,18 +146,18 @@ func Load(dir string) (*Model, error) {
 		C.dlclose(lib)
 		return nil, fmt.Errorf("%s: wdc_init returned %d", path, int(rc))
 	}
-	ptrSize := C.size_t(unsafe.Sizeof((*C.float)(nil)))
-	m.inArr = (**C.float)(C.calloc(C.size_t(len(man.Inputs)+1), ptrSize))
-	m.outArr = (**C.float)(C.calloc(C.size_t(len(man.Outputs)+1), ptrSize))
+	ptrSize := C.size_t(unsafe.Sizeof(unsafe.Pointer(nil)))
+	m.inArr = (*unsafe.Pointer)(C.calloc(C.size_t(len(man.Inputs)+1), ptrSize))
+	m.outArr = (*unsafe.Pointer)(C.calloc(C.size_t(len(man.Outputs)+1), ptrSize))
 	inArr := unsafe.Slice(m.inArr, len(man.Inputs)+1)
 	outArr := unsafe.Slice(m.outArr, len(man.Outputs)+1)
 	for i, t := range man.Inputs {
-		b := (*C.float)(C.calloc(C.size_t(max(t.Size, 1)), 4))
+		b := C.calloc(C.size_t(max(t.Size, 1)), C.size_t(kindBytes(t.elem.Kind)))
 		m.in = append(m.in, b)
 		inArr[i] = b
 	}
 	for i, t := range man.Outputs {
-		b := (*C.float)(C.calloc(C.size_t(max(t.Size, 1)), 4))
+		b := C.calloc(C.size_t(max(t.Size, 1)), C.size_t(kindBytes(t.elem.Kind)))
 		m.out = append(m.out, b)
 		outArr[i] = b
 	}
@@ -146,8 +177,9 @@ func (m *Model) SetThreads(n int) error {
 	return nil
 }
 
-// Run runs the model on inputs (by name, f32 of the compiled shapes) and
-// returns every output by name.
+// Run runs the model on inputs (by name, of the compiled element types
+// and shapes; integers are held in ir.Tensor.I) and returns every output
+// by name.
 func (m *Model) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -166,13 +198,13 @@ func (m *Model) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error)
 	for i, t := range m.Manifest.Inputs {
 		x, ok := inputs[t.Name]
 		if !ok {
-			return nil, fmt.Errorf("input %q (f32%v) was not given", t.Name, t.Shape)
+			return nil, fmt.Errorf("input %q (%s%v) was not given", t.Name, t.Type, t.Shape)
 		}
-		if x.Elem.Kind != ir.F32 || !x.Shape.Equal(ir.Shape(t.Shape)) || len(x.F) != t.Size {
-			return nil, fmt.Errorf("input %q must be f32%v, got %v", t.Name, ir.Shape(t.Shape), x.Type)
+		if x.Elem.Kind != t.elem.Kind || !x.Shape.Equal(ir.Shape(t.Shape)) || x.Len() != t.Size {
+			return nil, fmt.Errorf("input %q must be %s%v, got %v", t.Name, t.Type, ir.Shape(t.Shape), x.Type)
 		}
 		if t.Size > 0 {
-			copy(unsafe.Slice((*float32)(unsafe.Pointer(m.in[i])), t.Size), x.F)
+			toC(m.in[i], x, t.Size)
 		}
 	}
 	if rc := C.call_run(m.run, m.inArr, m.outArr); rc != 0 {
@@ -180,9 +212,9 @@ func (m *Model) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error)
 	}
 	res := map[string]*ir.Tensor{}
 	for i, t := range m.Manifest.Outputs {
-		o := ir.NewTensor(ir.Float32, ir.Shape(t.Shape))
+		o := ir.NewTensor(t.elem, ir.Shape(t.Shape))
 		if t.Size > 0 {
-			copy(o.F, unsafe.Slice((*float32)(unsafe.Pointer(m.out[i])), t.Size))
+			fromC(o, m.out[i], t.Size)
 		}
 		res[t.Name] = o
 	}
@@ -198,7 +230,7 @@ func (m *Model) Close() error {
 	}
 	C.call_shutdown(m.shutdown)
 	for _, b := range append(m.in, m.out...) {
-		C.free(unsafe.Pointer(b))
+		C.free(b)
 	}
 	C.free(unsafe.Pointer(m.inArr))
 	C.free(unsafe.Pointer(m.outArr))
@@ -209,4 +241,69 @@ func (m *Model) Close() error {
 		return fmt.Errorf("dlclose: %s", C.GoString(C.dlerror()))
 	}
 	return nil
+}
+
+// toC copies x's n elements into C memory p in x's element type.
+func toC(p unsafe.Pointer, x *ir.Tensor, n int) {
+	switch x.Elem.Kind {
+	case ir.F32:
+		copy(unsafe.Slice((*float32)(p), n), x.F)
+	case ir.I8:
+		d := unsafe.Slice((*int8)(p), n)
+		for i, v := range x.I[:n] {
+			d[i] = int8(v)
+		}
+	case ir.U8:
+		d := unsafe.Slice((*uint8)(p), n)
+		for i, v := range x.I[:n] {
+			d[i] = uint8(v)
+		}
+	case ir.I16:
+		d := unsafe.Slice((*int16)(p), n)
+		for i, v := range x.I[:n] {
+			d[i] = int16(v)
+		}
+	case ir.U16:
+		d := unsafe.Slice((*uint16)(p), n)
+		for i, v := range x.I[:n] {
+			d[i] = uint16(v)
+		}
+	case ir.I32:
+		d := unsafe.Slice((*int32)(p), n)
+		for i, v := range x.I[:n] {
+			d[i] = int32(v)
+		}
+	case ir.I64:
+		copy(unsafe.Slice((*int64)(p), n), x.I)
+	}
+}
+
+// fromC copies n elements of C memory p into o (of o's element type).
+func fromC(o *ir.Tensor, p unsafe.Pointer, n int) {
+	switch o.Elem.Kind {
+	case ir.F32:
+		copy(o.F, unsafe.Slice((*float32)(p), n))
+	case ir.I8:
+		for i, v := range unsafe.Slice((*int8)(p), n) {
+			o.I[i] = int64(v)
+		}
+	case ir.U8:
+		for i, v := range unsafe.Slice((*uint8)(p), n) {
+			o.I[i] = int64(v)
+		}
+	case ir.I16:
+		for i, v := range unsafe.Slice((*int16)(p), n) {
+			o.I[i] = int64(v)
+		}
+	case ir.U16:
+		for i, v := range unsafe.Slice((*uint16)(p), n) {
+			o.I[i] = int64(v)
+		}
+	case ir.I32:
+		for i, v := range unsafe.Slice((*int32)(p), n) {
+			o.I[i] = int64(v)
+		}
+	case ir.I64:
+		copy(o.I, unsafe.Slice((*int64)(p), n))
+	}
 }
