@@ -27,7 +27,16 @@ func lowerGPU(group []*ir.Node) (*loop.Func, error) {
 		}
 		return f, nil
 	}
-	return loop.LowerFused(group)
+	f, err := loop.LowerFused(group)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range append(append([]*loop.Buffer(nil), f.Params...), f.Temps...) {
+		if b.Kind() != ir.F32 {
+			return nil, fmt.Errorf("%s: %s is %v; the CUDA backend compiles f32 tensors only", group[0].Where(), b.Name, b.Kind())
+		}
+	}
+	return f, nil
 }
 
 // osLower fills f.Body with the output-stationary nest of n.
