@@ -471,7 +471,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       m0 = imin(m1, tiles * t / j->parts * MR);
       m1 = imin(m1, tiles * (t + 1) / j->parts * MR);
     }
-    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[t]);
+    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid]);
   }
 }
 
@@ -487,8 +487,7 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   double macs = (double)M * N * K * g[gB0] * g[gB1];
   int T = nthreads;
   if (macs < (double)(1 << 18)) T = 1;
-  T = ensure_buffers(T);
-  if (T == 0) T = 1; /* the GEMV path needs no buffer */
+  if (ensure_buffers(nthreads) < nthreads) T = 1; /* each thread packs into packbuf[wdc_tid] */
   gemm_job job = { g, p, T, 1 };
   if (M < 4 && !g[gConv] && g[gBCS] == 1) {
     int64_t blocks = (N + GEMV_COLS - 1) / GEMV_COLS;
@@ -507,7 +506,8 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     double cn = ((nt + T - 1) / T) * (double)NR * K * (mpad / 16 + 1);
     double cm = ((mt + T - 1) / T) * (double)MR * K * npad / 16 + npad * K;
     job.split_n = cn <= cm;
-    if (job.split_n && nt < T) job.parts = nt;
+    /* column parts cost nothing extra: 4 per thread, taken dynamically */
+    if (job.split_n) job.parts = nt < 4 * T ? nt : 4 * T;
     if (!job.split_n && mt < T) job.parts = mt;
   }
   if (job.parts <= 1) { gemm_task(&job, 0, 1); return; }
