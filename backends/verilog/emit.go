@@ -121,6 +121,20 @@ type Tap struct {
 // DesignFile is the name of the design description in an output directory.
 const DesignFile = "design.json"
 
+// GraphFile holds the quantized graph a design was generated from, in the
+// IR's textual form.
+const GraphFile = "graph.wdcir"
+
+// LoadGraph reads the quantized graph Emit saved in dir.
+func LoadGraph(dir string) (*ir.Graph, error) {
+	path := filepath.Join(dir, GraphFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v (the design directory keeps the quantized graph there)", dir, err)
+	}
+	return ir.Parse(path, string(b))
+}
+
 // LoadDesign reads the design.json Emit wrote into dir.
 func LoadDesign(dir string) (*Design, error) {
 	b, err := os.ReadFile(filepath.Join(dir, DesignFile))
@@ -160,6 +174,15 @@ func Emit(g *ir.Graph, dir string, opts Options) (*Design, error) {
 		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.text), 0o644); err != nil {
 			return nil, err
 		}
+	}
+	// the quantized graph itself, so that the testbench can run the golden
+	// model from the directory alone
+	var gt strings.Builder
+	if err := ir.Print(&gt, g); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, GraphFile), []byte(gt.String()), 0o644); err != nil {
+		return nil, err
 	}
 	js, err := json.MarshalIndent(b.design, "", "  ")
 	if err != nil {

@@ -157,6 +157,20 @@ func locate(g *ir.Graph, dir string, d *verilog.Design, x *ir.Tensor, words []in
 	return nil, nil
 }
 
+// RunFloat is Run for a design directory alone: it loads the quantized
+// graph Emit saved there and feeds it rows of floats (e.g. from ReadDat).
+func RunFloat(dir string, rows [][]float32, opts Options) (*Check, error) {
+	g, err := verilog.LoadGraph(dir)
+	if err != nil {
+		return nil, err
+	}
+	inputs, err := FloatInputs(g, rows)
+	if err != nil {
+		return nil, err
+	}
+	return Run(g, dir, inputs, opts)
+}
+
 // Compare checks hardware output words against expected ones.
 func Compare(d *verilog.Design, want, got [][]int64) *Check {
 	c := &Check{Vectors: len(want), Outputs: got, Expected: want}

@@ -146,8 +146,16 @@ func TestDenseReluSmall(t *testing.T) {
 	y := b.dense(h, 3, ir.FixedType(6, 1), ir.FixedType(9, 5))
 	y = b.cast(y, ir.FixedType(12, 6))
 	g := b.finish(y)
-	d, c, _ := emitCheck(t, g, verilog.Options{}, randomInputs(g, 50, 2), Options{})
+	d, c, dir := emitCheck(t, g, verilog.Options{}, randomInputs(g, 50, 2), Options{})
 	t.Logf("latency %d (predicted %d), II %d, estimate %+v", c.LatencyCycles, d.LatencyCycles, c.IICycles, d.Estimate)
+	// from the directory alone, as `wdc sim DIR --input FILE` does
+	c2, err := RunFloat(dir, [][]float32{{1, -2, 0.5, 3, -0.25, 7}, {0, 0, 0, 0, 0, 0}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Vectors != 2 || c2.Mismatches != 0 {
+		t.Fatalf("RunFloat: %+v", c2)
+	}
 }
 
 func fx(w, i int, r ir.Rounding, o ir.Overflow) ir.Elem {
