@@ -831,20 +831,23 @@ func lowerBatchNorm(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 		x.Shape = append(x.Shape, 1)
 		out.Shape = append(out.Shape, 1)
 	}
-	flat3(x)
-	if len(l.epi) > 0 && len(out.Shape) != 3 {
-		return fmt.Errorf("batch_norm: no fused epilogue on rank %d", len(out.Shape))
-	}
-	flat3(out)
 	scale, bias, mean, vr := in[1], in[2], in[3], in[4]
-	nv, cv, pv := l.fresh("n"), l.fresh("c"), l.fresh("p")
+	nv, cv := l.fresh("n"), l.fresh("c")
 	a := l.fresh("a")
 	eps := float32(n.Float("epsilon"))
-	idx := []Expr{V(nv), V(cv), V(pv)}
+	// With a fused epilogue the spatial dimensions keep their rank (the
+	// chain's operands are indexed like the result); without, they are
+	// flattened into one contiguous loop.
+	if len(l.epi) == 0 || len(out.Shape) <= 3 {
+		flat3(x)
+		flat3(out)
+	}
+	sv := l.vars("p", len(out.Shape)-2)
+	idx := append([]Expr{V(nv), V(cv)}, Vars(sv)...)
 	v := &Binary{Op: Add, A: &Binary{Op: Mul, A: &Binary{Op: Sub, A: Ld(x, idx...), B: Ld(mean, V(cv))}, B: S(a)}, B: Ld(bias, V(cv))}
 	l.f.Body = Nest([]string{nv, cv}, x.Shape[:2],
-		&Decl{Name: a, Init: &Binary{Op: Div, A: Ld(scale, V(cv)), B: CallF("sqrtf", &Binary{Op: Add, A: Ld(vr, V(cv)), B: F(eps)})}},
-		Loop(pv, x.Shape[2], St(out, l.final(v, idx), idx...)))
+		append([]Stmt{&Decl{Name: a, Init: &Binary{Op: Div, A: Ld(scale, V(cv)), B: CallF("sqrtf", &Binary{Op: Add, A: Ld(vr, V(cv)), B: F(eps)})}}},
+			Nest(sv, out.Shape[2:], St(out, l.final(v, idx), idx...))...)...)
 	return nil
 }
 
