@@ -195,9 +195,26 @@ func (p *Program) singleKernel(b *strings.Builder, r *renderer) {
 	b.WriteString("}\n\n")
 }
 
+// profNames lists the kernel of each launch as C strings.
+func profNames(launches []string) string {
+	var s []string
+	for _, l := range launches {
+		name := strings.TrimPrefix(l, "WDC_LAUNCH(")
+		if i := strings.Index(name, ","); i >= 0 {
+			name = name[:i]
+		}
+		s = append(s, fmt.Sprintf("%q", name))
+	}
+	if len(s) == 0 {
+		return "0"
+	}
+	return strings.Join(s, ", ")
+}
+
 // host renders the C ABI.
 func (p *Program) host(b *strings.Builder, launches []string) {
 	a := p.Artifact
+	fmt.Fprintf(b, "#define WDC_NUM_LAUNCHES %d\n", max(len(launches), 1))
 	fmt.Fprintf(b, `// ---- host code: the C ABI of model.h ----
 #define WDC_CHECK(x) do { cudaError_t wdc_e = (x); if (wdc_e != cudaSuccess) { \
   fprintf(stderr, "wdc: %%s failed: %%s (%%s:%%d)\n", #x, cudaGetErrorString(wdc_e), __FILE__, __LINE__); return 1; } } while (0)
@@ -207,6 +224,13 @@ static float *wdc_din[%d], *wdc_dout[%d];
 #define wdc_in_size wdc_input_sizes
 #define wdc_out_size wdc_output_sizes
 static int wdc_ready;
+
+/* WDC_PROFILE=1: time every launch with CUDA events; wdc_free prints the
+   mean per launch (to stderr). */
+static int wdc_prof_on, wdc_prof_runs;
+static cudaEvent_t wdc_prof_ev[WDC_NUM_LAUNCHES + 1];
+static float wdc_prof_ms[WDC_NUM_LAUNCHES];
+static const char *const wdc_prof_name[WDC_NUM_LAUNCHES] = {%s};
 
 int wdc_init(const char *weights_path) {
   if (wdc_ready) return 0;
@@ -225,18 +249,33 @@ int wdc_init(const char *weights_path) {
   WDC_CHECK(cudaMalloc((void **)&wdc_ds, %d));
   for (int i = 0; i < WDC_NUM_INPUTS; i++) WDC_CHECK(cudaMalloc((void **)&wdc_din[i], 4 * wdc_in_size[i] + 4));
   for (int i = 0; i < WDC_NUM_OUTPUTS; i++) WDC_CHECK(cudaMalloc((void **)&wdc_dout[i], 4 * wdc_out_size[i] + 4));
+  if (getenv("WDC_PROFILE") && atoi(getenv("WDC_PROFILE")) > 0) {
+    wdc_prof_on = 1;
+    for (int i = 0; i <= WDC_NUM_LAUNCHES; i++) WDC_CHECK(cudaEventCreate(&wdc_prof_ev[i]));
+  }
   wdc_ready = 1;
   return 0;
 }
 
 int wdc_run_device(const float *const *in, float *const *out) {
   if (!wdc_ready) { fprintf(stderr, "wdc: wdc_run before wdc_init\n"); return 1; }
-`, max(len(a.Inputs), 1), max(len(a.Outputs), 1), max(4*p.arena, 4), max(4*p.scratch, 4))
+`, max(len(a.Inputs), 1), max(len(a.Outputs), 1), profNames(launches), max(4*p.arena, 4), max(4*p.scratch, 4))
 	b.WriteString("  (void)in; (void)out;\n")
-	for _, l := range launches {
+	b.WriteString("  if (wdc_prof_on) WDC_CHECK(cudaEventRecord(wdc_prof_ev[0]));\n")
+	for i, l := range launches {
 		b.WriteString("  " + l + "\n")
+		fmt.Fprintf(b, "  if (wdc_prof_on) WDC_CHECK(cudaEventRecord(wdc_prof_ev[%d]));\n", i+1)
 	}
 	b.WriteString(`  WDC_CHECK(cudaGetLastError());
+  if (wdc_prof_on) {
+    WDC_CHECK(cudaEventSynchronize(wdc_prof_ev[WDC_NUM_LAUNCHES]));
+    for (int i = 0; i < WDC_NUM_LAUNCHES; i++) {
+      float ms = 0;
+      WDC_CHECK(cudaEventElapsedTime(&ms, wdc_prof_ev[i], wdc_prof_ev[i + 1]));
+      wdc_prof_ms[i] += ms;
+    }
+    wdc_prof_runs++;
+  }
   return 0;
 }
 
@@ -253,6 +292,14 @@ int wdc_run(const float *const *inputs, float *const *outputs) {
 
 void wdc_free(void) {
   if (!wdc_ready) return;
+  if (wdc_prof_on && wdc_prof_runs > 0) {
+    float total = 0;
+    for (int i = 0; i < WDC_NUM_LAUNCHES; i++) total += wdc_prof_ms[i];
+    fprintf(stderr, "wdc profile: %d runs, mean %.4f ms per run\n", wdc_prof_runs, total / wdc_prof_runs);
+    for (int i = 0; i < WDC_NUM_LAUNCHES; i++)
+      fprintf(stderr, "wdc profile: %8.4f ms %5.1f%%  %s\n", wdc_prof_ms[i] / wdc_prof_runs, total > 0 ? 100 * wdc_prof_ms[i] / total : 0.0, wdc_prof_name[i]);
+  }
+  if (wdc_prof_on) for (int i = 0; i <= WDC_NUM_LAUNCHES; i++) cudaEventDestroy(wdc_prof_ev[i]);
   cudaFree(wdc_dw); cudaFree(wdc_da); cudaFree(wdc_ds);
   for (int i = 0; i < WDC_NUM_INPUTS; i++) cudaFree(wdc_din[i]);
   for (int i = 0; i < WDC_NUM_OUTPUTS; i++) cudaFree(wdc_dout[i]);

@@ -107,6 +107,10 @@ for c in $cases; do
     fail=1; continue
   fi
   wdc_ms=$(echo "$run" | sed -n 's/.*wdc_time_ms median=\([0-9.]*\).*/\1/p')
+  if [ "$EMULATE" = 0 ]; then
+    # Per-kernel times (CUDA events around every launch) for tuning.
+    (cd "$c" && WDC_PROFILE=1 timeout 120 "./$exe" -w weights.bin -o out -n 20 $(for f in $ins; do echo "$BUNDLE/$f"; done) 2>&1 | grep '^wdc profile' >profile.txt)
+  fi
   cmp=$($PY check.py compare "$c" "$c/out")
   ok=$(kv "$cmp" ok); err=$(kv "$cmp" max_abs_err)
   [ "$ok" = 1 ] || fail=1
@@ -143,5 +147,6 @@ for c in $cases; do
 done
 echo "]" >>results.json
 echo "   ratio: wdc time / PyTorch eager time (SGEMM: cuBLAS time / wdc time = fraction of cuBLAS throughput)" | tee -a results.txt
+[ "$EMULATE" = 0 ] && echo "   per-kernel times: <case>/profile.txt; nvcc output: <case>/build.log" | tee -a results.txt
 echo "== done in $(( $(date +%s) - START ))s; $( [ $fail = 0 ] && echo 'all outputs match' || echo 'FAILURES above')" | tee -a results.txt
 exit $fail
