@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/wdc
 EXAMPLE ?= examples/lenet5.wdc
 
-.PHONY: all setup build demo test vet fmt-check fuzz bench clean
+.PHONY: all setup build demo test vet fmt-check fuzz bench gpu-bundle gpu-check clean
 
 all: build
 
@@ -49,6 +49,17 @@ BENCH_FLAGS   ?=
 BENCH_MODELS  ?=
 bench: setup build
 	$(BIN) bench --target $(BENCH_TARGET) --threads $(BENCH_THREADS) $(BENCH_FLAGS) $(BENCH_MODELS)
+
+# The GPU check (docs/gpu-backend.md): the bundle (generated CUDA sources,
+# inputs, golden outputs) is prepared here; on a machine with an NVIDIA GPU,
+# nvcc and PyTorch, run.sh builds, checks and times it. Without a GPU,
+# GPU_CHECK_FLAGS=--emulate checks the outputs through the CPU emulation.
+GPU_BUNDLE ?= out/gpu-bundle
+gpu-bundle:
+	$(GO) run ./testbench/gpu/prepare -o $(GPU_BUNDLE)
+gpu-check:
+	@if [ ! -f $(GPU_BUNDLE)/run.sh ]; then $(GO) run ./testbench/gpu/prepare -o $(GPU_BUNDLE); fi
+	bash $(GPU_BUNDLE)/run.sh $(GPU_CHECK_FLAGS)
 
 clean:
 	rm -rf bin out

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"wdc/backends/cuda"
 	"wdc/backends/hls"
 	"wdc/backends/llvm"
 	"wdc/backends/target"
@@ -28,10 +29,14 @@ func newCompileCmd() *cobra.Command {
            F(2x2,3x3) or F(4x4,3x3), DFT) is chosen by the cost model from this machine's
            measured roofline; --explain prints every candidate's predicted time and
            --conv-algo forces one.
+  cuda     CUDA C kernels (one per fused group; a small network is one kernel), host code
+           with a C ABI (wdc_init, wdc_run, wdc_free), a .npy driver and a Makefile for
+           nvcc (sm_80, sm_90); docs/gpu-backend.md and make gpu-check.
   hls      the network quantized to fixed point (--precision, default fixed<16,6,rne,sat>) as
            HLS C++ with PIPELINE/UNROLL/ARRAY_PARTITION pragmas, a generated fixed-point
            header, and a C-simulation testbench (wdc run --target hls runs it).`,
 		Example: `  wdc compile examples/resnet18.wdc --target cpu -o out/resnet18
+  wdc compile examples/lenet5.wdc --target cuda -o out/lenet5-cuda
   wdc compile jet.onnx --target hls --precision 'fixed<16,6>' -o out/jet-hls`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,6 +69,20 @@ func newCompileCmd() *cobra.Command {
 				fmt.Fprintf(w, "  activations %d bytes in a reused arena (%d without reuse), weights %d bytes\n", a.Arena, a.Naive, a.Weights)
 				fmt.Fprintf(w, "  emit %.2fs, clang %.2fs\n", a.EmitTime, a.ClangTime)
 				return nil
+			case "cuda":
+				if q.set() {
+					return fmt.Errorf("the cuda target computes in float32; fixed-point precision is for the hls target")
+				}
+				a, err := cuda.Emit(g, outDir, cuda.Options{})
+				if err != nil {
+					return err
+				}
+				shape := fmt.Sprintf("%d kernels", len(a.Kernels))
+				if a.SingleKernel {
+					shape = fmt.Sprintf("one kernel holding %d fused layer groups", len(a.Kernels))
+				}
+				fmt.Fprintf(w, "wrote CUDA C for %s to %s: %s, %d launch(es) per run (build there with make; sm_80 and sm_90)\n", g.Name, outDir, shape, a.Launches)
+				return nil
 			case "hls":
 				qg, err := q.quantize(g)
 				if err != nil {
@@ -80,11 +99,11 @@ func newCompileCmd() *cobra.Command {
 				fmt.Fprintf(w, "wrote HLS C++ for %s to %s: %s (top function %s)\n", g.Name, outDir, js, m.Top)
 				return nil
 			}
-			return fmt.Errorf("unknown target %q (cpu or hls)", targetName)
+			return fmt.Errorf("unknown target %q (cpu, cuda or hls)", targetName)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&targetName, "target", "t", "cpu", "cpu or hls")
+	f.StringVarP(&targetName, "target", "t", "cpu", "cpu, cuda or hls")
 	f.StringVarP(&outDir, "output-dir", "o", "", "folder for the compiled model")
 	f.IntVar(&threads, "threads", 0, "default thread count of compiled CPU code (0: all CPUs)")
 	f.IntVar(&reuse, "reuse", 1, "reuse factor of dense and conv layers (hardware targets)")
