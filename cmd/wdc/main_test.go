@@ -219,3 +219,38 @@ func runtimeVector(n int) *ir.Tensor {
 	}
 	return t
 }
+
+func TestCompileAndRunTargets(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		target, model string
+		files         []string
+	}{
+		{"cpu", "../../examples/lenet5.wdc", []string{"model.so", "model.h", "model.ll", "manifest.json"}},
+		{"cuda", "../../examples/lenet5.wdc", []string{"model.cu", "model.h", "driver.cu", "Makefile", "weights.bin"}},
+		{"hls", "../../examples/jet_tagger.wdc", []string{"wdc_hls.json", "tb.cpp"}},
+	} {
+		out := filepath.Join(dir, c.target)
+		mustWDC(t, "compile", c.model, "--target", c.target, "-o", out)
+		for _, f := range c.files {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("compile --target %s: %v", c.target, err)
+			}
+		}
+	}
+	if out := mustWDC(t, "run", "../../examples/lenet5.wdc", "--target", "cpu", "--explain"); !strings.Contains(out, "matches the interpreter") || !strings.Contains(out, "<- chosen") {
+		t.Errorf("run --target cpu:\n%s", out)
+	}
+	if out := mustWDC(t, "run", "../../examples/lenet5.wdc", "--target", "cpu", "--conv-algo", "winograd2"); !strings.Contains(out, "matches the interpreter") {
+		t.Errorf("run --target cpu --conv-algo winograd2:\n%s", out)
+	}
+	if out := mustWDC(t, "run", "../../examples/jet_tagger.wdc", "--target", "hls", "--precision", "fixed<16,6>"); !strings.Contains(out, "bit for bit") {
+		t.Errorf("run --target hls:\n%s", out)
+	}
+	if out := mustWDC(t, "run", "../../examples/jet_tagger.wdc", "--precision", "fixed<16,6,rne,sat>"); !strings.Contains(out, "top-1 agreement") {
+		t.Errorf("run --precision:\n%s", out)
+	}
+	if _, _, err := wdc(t, "compile", "../../examples/lenet5.wdc", "--target", "fpga", "-o", dir); err == nil || !strings.Contains(err.Error(), "unknown target") {
+		t.Errorf("unknown target: %v", err)
+	}
+}
