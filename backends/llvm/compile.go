@@ -220,10 +220,11 @@ type kernel struct {
 	name string
 	f    *loop.Func
 	gemm *loop.Gemm // when set, f's body runs after wdc_gemm
-	// apacked: the GEMM's A is a constant stored as MR-row panels.
-	apacked bool
-	args    []*ir.Value // one per Func param
-	out     *ir.Value
+	// apacked: the GEMM's A is a constant stored as MR-row panels, or,
+	// swapped, as NR-column panels of A^T (see swapConv).
+	apacked, swapped bool
+	args             []*ir.Value // one per Func param
+	out              *ir.Value
 }
 
 // Program is a graph lowered, scheduled and planned, ready to emit.
@@ -372,7 +373,12 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		if gm != nil {
 			// A constant A read by this kernel only is stored packed.
 			if av := args[gm.A.Param]; av.IsConst() && av.Type.Elem.Kind == ir.F32 && len(users[av]) == 1 && gm.A.Batch[0] == 0 && packed[av] == nil {
-				packed[av] = packA(gm, av.Const.F, p.ukr.MR)
+				if swapConv(gm, p.ukr) {
+					packed[av] = packAT(gm, av.Const.F, p.ukr.NR())
+					k.swapped = true
+				} else {
+					packed[av] = packA(gm, av.Const.F, p.ukr.MR)
+				}
 				k.apacked = true
 			}
 		}
@@ -516,7 +522,11 @@ func (p *Program) LL() (string, error) {
 	mod.emitMicrokernel(p.ukr)
 	var fns []*llir.Func
 	for _, k := range p.kernels {
-		f, err := mod.emitKernel(k.f, k.name, k.gemm, k.apacked, p.ukr.MR)
+		mr := p.ukr.MR
+		if k.swapped {
+			mr = -p.ukr.NR()
+		}
+		f, err := mod.emitKernel(k.f, k.name, k.gemm, k.apacked, mr)
 		if err != nil {
 			return "", fmt.Errorf("CPU backend: emitting kernel %s: %v", k.name, err)
 		}

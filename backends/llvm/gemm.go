@@ -189,6 +189,44 @@ func packA(g *loop.Gemm, a []float32, mr int) []float32 {
 	return out
 }
 
+// packAT lays out A (a conv's weights) for the swapped product (see
+// gemm_part_t in the C driver): panels of nr rows of A, i.e. nr columns
+// of A^T, element (i, k) at (i/nr)·nr·K + k·nr + i%nr, the last panel
+// zero-padded; inner batch item b at b·⌈M/nr⌉·nr·K.
+func packAT(g *loop.Gemm, a []float32, nr int) []float32 {
+	mp := (g.M + nr - 1) / nr * nr
+	out := make([]float32, g.Batch[1]*mp*g.K)
+	for b := 0; b < g.Batch[1]; b++ {
+		base := int64(b) * g.A.Batch[1]
+		dst := out[b*mp*g.K:]
+		for i := 0; i < g.M; i++ {
+			for k := 0; k < g.K; k++ {
+				dst[(i/nr)*nr*g.K+k*nr+i%nr] = a[base+int64(i)*g.A.RS+int64(k)*g.A.CS]
+			}
+		}
+	}
+	return out
+}
+
+// swapConv reports whether a conv product with constant weights runs
+// swapped (C^T = B^T·A^T: output pixels as the microkernel's MR rows,
+// channels as its NR columns), which is chosen when it computes at least
+// 10% fewer padded products: the usual form pads N to a multiple of NR
+// (7×7 = 49 outputs become 64), the swapped one pads M instead. The
+// pixel panels of one K block must fit the B pack buffer.
+func swapConv(g *loop.Gemm, u Microkernel) bool {
+	if g.Conv == nil {
+		return false
+	}
+	nr, mr := u.NR(), u.MR
+	if (g.N+mr-1)/mr*mr > 2048/nr*nr {
+		return false
+	}
+	usual := int64(g.M) * int64((g.N+nr-1)/nr*nr)
+	swapped := int64(g.N) * int64((g.M+nr-1)/nr*nr)
+	return swapped*10 < usual*9
+}
+
 func gemmGeom(g *loop.Gemm) []int64 {
 	d := make([]int64, gLen)
 	d[gM], d[gN], d[gK], d[gB0], d[gB1] = int64(g.M), int64(g.N), int64(g.K), int64(g.Batch[0]), int64(g.Batch[1])
@@ -209,7 +247,9 @@ func gemmGeom(g *loop.Gemm) []int64 {
 }
 
 // callGemm emits, in e's current block, wdc_gemm(&geom, ptrs) with ptrs
-// = {A, B, C, bias_m, bias_n, add} (null when absent).
+// = {A, B, C, bias_m, bias_n, add} (null when absent). With apacked, A is
+// stored packed: as MR-row panels when mr > 0 (packA), or, when mr < 0,
+// as -mr-column panels of A^T for the swapped conv product (packAT).
 func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string, apacked bool, mr int) {
 	mod := e.mod
 	if mod.gemm == nil {
@@ -219,6 +259,9 @@ func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string, apacked 
 	geom := gemmGeom(g)
 	if apacked {
 		geom[gAPacked] = 1
+		if mr < 0 {
+			geom[gAPacked], mr = 2, -mr
+		}
 		geom[gAPB1] = int64((g.M+mr-1)/mr*mr) * int64(g.K)
 	}
 	elems := make([]constant.Constant, len(geom))

@@ -242,7 +242,10 @@ static int pad_input(const int64_t *g, const float *x0) {
   return 1;
 }
 
-static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+/* pack_conv_p packs columns [n0, n0+nc) of taps [k0, k0+kc) into panels
+   of PWD columns (NR for B panels; MR for the swapped product's pixel
+   panels), element (k, j) of a panel at k*PWD + j. */
+static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst, const int PWD) {
   const int64_t KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW], DH = g[gDH], DW = g[gDW], OW = g[gOW];
   const int64_t Hp = cpad.Hp, Wq = cpad.Wq, rowstep = SH * SW * Wq;
   int64_t base[KC];
@@ -253,41 +256,41 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t k
       if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
     }
   }
-  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
-    int64_t nr = imin(NR, nc - j0);
+  for (int64_t j0 = 0; j0 < nc; j0 += PWD) {
+    int64_t nr = imin(PWD, nc - j0);
     /* runs of one output row: lanes [js, js+len) read xp[base + shift + lane] */
-    int64_t shift[NR], ns = 0;
-    uint64_t mask[NR];
+    int64_t shift[64], ns = 0;
+    uint64_t mask[64];
     for (int64_t j = 0, n = n0 + j0; j < nr; ns++) {
       int64_t oh = n / OW, ow = n - oh * OW, len = imin(nr - j, OW - ow);
       shift[ns] = oh * rowstep + ow - j;
       mask[ns] = (len >= 64 ? ~0ull : ((1ull << len) - 1)) << j;
       j += len; n += len;
     }
-    if (ns == 1 && nr == NR) {
+    if (ns == 1 && nr == PWD) {
       const float *s0 = xp + shift[0];
-      for (int64_t k = 0; k < kc; k++) {
-        memcpy(dst + k * NR, s0 + base[k], sizeof(float) * NR);
-      }
+      for (int64_t k = 0; k < kc; k++)
+        memcpy(dst + k * PWD, s0 + base[k], sizeof(float) * PWD);
     } else {
-#if defined(__AVX512F__) && (NR % 16 == 0) && NR <= 64
+#if defined(__AVX512F__)
       for (int64_t k = 0; k < kc; k++) {
         const float *s = xp + base[k];
-        float *d = dst + k * NR;
-        for (int h = 0; h < NR / 16; h++) {
+        float *d = dst + k * PWD;
+        for (int h = 0; 16 * h < PWD; h++) {
           __m512 v = _mm512_setzero_ps();
           for (int64_t r = 0; r < ns; r++) {
             __mmask16 m = (__mmask16)(mask[r] >> (16 * h));
             if (m) v = _mm512_mask_loadu_ps(v, m, s + shift[r] + 16 * h);
           }
-          _mm512_store_ps(d + 16 * h, v);
+          if (PWD - 16 * h >= 16) _mm512_storeu_ps(d + 16 * h, v);
+          else _mm512_mask_storeu_ps(d + 16 * h, (__mmask16)((1u << (PWD - 16 * h)) - 1), v);
         }
       }
 #else
       for (int64_t k = 0; k < kc; k++) {
         const float *s = xp + base[k];
-        float *d = dst + k * NR;
-        for (int t = 0; t < NR; t++) d[t] = 0;
+        float *d = dst + k * PWD;
+        for (int t = 0; t < PWD; t++) d[t] = 0;
         for (int64_t r = 0; r < ns; r++) {
           int js = __builtin_ctzll(mask[r]), je = js + __builtin_popcountll(mask[r]);
           const float *sr = s + shift[r];
@@ -296,7 +299,48 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t k
       }
 #endif
     }
-    dst += NR * kc;
+    dst += PWD * kc;
+  }
+}
+
+/* Swapped conv product (gAPacked == 2: the weights A stored as NR-column
+   panels of A^T, element (m, k) at (m/NR)*NR*K + k*NR + m%NR): C^T = B^T
+   A^T, output pixels as the microkernel's rows (MR-pixel im2col panels),
+   output channels as its columns. For convs with few output pixels (N
+   far from a multiple of NR, e.g. 7x7 = 49) it computes no padding
+   columns; the M edge is exact either way. Output channels [m0, m1). */
+static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, float *buf) {
+  const int64_t K = g[gK], N = g[gN], ldc = g[gCRS];
+  float *xpk = buf + (int64_t)KC * MC;
+  float tmp[MR * NR] __attribute__((aligned(64)));
+  for (int64_t b0 = 0; b0 < g[gB0]; b0++)
+  for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
+    const float *AP = p[0] + b1 * g[gAPB1];
+    const float *XP = cpad.xp + (b0 * g[gB1] + b1) * cpad.plane;
+    int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
+    float *C = p[2] + coff;
+    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    const float *ADD = p[5] ? p[5] + coff : NULL;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      int64_t kc = imin(KC, K - pc);
+      int last = pc + kc >= K;
+      pack_conv_p(g, XP, pc, kc, 0, N, xpk, MR);
+      for (int64_t jr = m0; jr < m1; jr += NR) {
+        int64_t nr = imin(NR, m1 - jr);
+        const float *wp = AP + jr * K + pc * NR;
+        for (int64_t ir = 0; ir < N; ir += MR) {
+          int64_t mr = imin(MR, N - ir);
+          ukr_rows[mr](kc, xpk + ir * kc, wp, tmp, NR, 0);
+          float *c = C + jr * ldc + ir;
+          for (int64_t j = 0; j < nr; j++)
+            for (int64_t i = 0; i < mr; i++)
+              c[j * ldc + i] = (pc > 0 ? c[j * ldc + i] : 0.0f) + tmp[i * NR + j];
+          if (last)
+            epilogue(g, c, ldc, nr, mr, BM ? BM + jr : NULL, p[4] ? p[4] + ir : NULL,
+                     ADD ? ADD + jr * ldc + ir : NULL, (int)g[gRelu]);
+        }
+      }
+    }
   }
 }
 
@@ -321,7 +365,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
       for (int64_t pc = 0; pc < K; pc += KC) {
         int64_t kc = imin(KC, K - pc);
         int last = pc + kc >= K;
-        if (g[gConv] && XP) pack_conv_p(g, XP, pc, kc, jc, nc, bp);
+        if (g[gConv] && XP) pack_conv_p(g, XP, pc, kc, jc, nc, bp, NR);
         else if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
         else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
         for (int64_t ic = m0; ic < m1; ic += MC) {
@@ -376,8 +420,9 @@ static void gemm_ref(const int64_t *g, float **p) {
           for (int64_t j = 0; j < nr; j++) {
             float s = 0;
             for (int64_t k = 0; k < kc; k++)
-              s += (g[gAPacked] ? p[0][b1 * g[gAPB1] + (m / MR) * MR * K + (pc + k) * MR + m % MR]
-                                : A[m * g[gARS] + (pc + k) * g[gACS]]) * col[k * NR + j];
+              s += (g[gAPacked] == 2 ? p[0][b1 * g[gAPB1] + (m / NR) * NR * K + (pc + k) * NR + m % NR]
+                    : g[gAPacked] ? p[0][b1 * g[gAPB1] + (m / MR) * MR * K + (pc + k) * MR + m % MR]
+                                  : A[m * g[gARS] + (pc + k) * g[gACS]]) * col[k * NR + j];
             C[m * g[gCRS] + n + j] += s;
           }
       }
@@ -471,6 +516,13 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       m0 = imin(m1, tiles * t / j->parts * MR);
       m1 = imin(m1, tiles * (t + 1) / j->parts * MR);
     }
+    if (g[gAPacked] == 2) {
+      int64_t tiles = (g[gM] + NR - 1) / NR;
+      m0 = imin(g[gM], tiles * t / j->parts * NR);
+      m1 = imin(g[gM], tiles * (t + 1) / j->parts * NR);
+      if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid]);
+      continue;
+    }
     if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid]);
   }
 }
@@ -499,6 +551,14 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   if (!packbuf[0]) { gemm_ref(g, p); return; }
   cpad.xp = NULL;
   if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
+  if (g[gAPacked] == 2) { /* swapped conv product: threads split the output channels */
+    if (!cpad.xp) { gemm_ref(g, p); return; }
+    int64_t mt = (M + NR - 1) / NR;
+    job.parts = T < mt ? T : mt;
+    if (job.parts <= 1) gemm_task(&job, 0, 1);
+    else wdc_parallel_for(gemm_task, &job, job.parts);
+    return;
+  }
   if (T > 1) {
     /* cost in multiply-adds / 16 (one vector FMA) plus ~1 per packed B element */
     int64_t nt = (N + NR - 1) / NR, mt = (M + MR - 1) / MR;

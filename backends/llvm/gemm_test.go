@@ -203,3 +203,55 @@ func TestGemmPackedWeights(t *testing.T) {
 		compileRun(t, g, randomFeeds(g, 3), llvm.Options{Threads: 2, Microkernel: u}, rtol, 1e-4, 1)
 	}
 }
+
+// TestGemmSwappedConv: a conv with few output pixels (7×7) and constant
+// weights runs as the swapped product C^T = B^T·A^T (pixels as the
+// microkernel's rows), here with groups, batch 2, stride 2, several KC
+// blocks, a residual add and relu, on 1, 2 and 3 threads.
+func TestGemmSwappedConv(t *testing.T) {
+	needClang(t)
+	g := ir.NewGraph("swapped")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 80, 13, 13}}, ir.Pos{})
+	e, _ := g.AddInput("e", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 128, 7, 7}}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value {
+		tt := ir.NewTensor(ir.Float32, s)
+		for i := range tt.F {
+			tt.F[i] = float32((i*7919)%29)/29 - 0.5
+		}
+		v, err := g.AddConst(name, tt, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ir.Shape{128, 40, 3, 3}), cst("b", ir.Shape{128})},
+		ir.Attrs{"group": ir.IntAttr(2), "pads": ir.IntsAttr(1, 1, 1, 1), "strides": ir.IntsAttr(2, 2)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := g.AddNode("relu", "z", []*ir.Value{s}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{z}
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
+		prog, err := llvm.Build(g, llvm.Options{Microkernel: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, err := prog.LL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The descriptor ends with gAPacked = 2 (swapped) and the weights'
+		// stride per group, 64·360.
+		if !strings.Contains(ll, "i64 2, i64 23040]") {
+			t.Errorf("microkernel %+v: the conv did not run swapped", u)
+		}
+		compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
+	}
+}
