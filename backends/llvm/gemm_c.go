@@ -174,8 +174,26 @@ static void pack_conv(const int64_t *g, const float *x, int64_t k0, int64_t kc, 
 }
 
 /* The epilogue on an mr x nr tile at row m, column n of one product. */
+/* epi_row: one row of NR columns in one pass, the same operations in the
+   same order as the general loop below (((c + bm) + bn) + add, relu). */
+static inline __attribute__((always_inline)) void epi_row(float *restrict row, const float *bm, const float *restrict bn,
+                                                          const float *restrict ar, int relu) {
+  float v[NR];
+  for (int j = 0; j < NR; j++) v[j] = row[j];
+  if (bm) { float b = *bm; for (int j = 0; j < NR; j++) v[j] += b; }
+  if (bn) for (int j = 0; j < NR; j++) v[j] += bn[j];
+  if (ar) for (int j = 0; j < NR; j++) v[j] += ar[j];
+  if (relu) for (int j = 0; j < NR; j++) v[j] = v[j] < 0.0f ? 0.0f : v[j];
+  for (int j = 0; j < NR; j++) row[j] = v[j];
+}
+
 static void epilogue(const int64_t *g, float *c, int64_t ldc, int64_t mr, int64_t nr,
                      const float *bm, const float *bn, const float *add, int relu) {
+  if (nr == NR) {
+    for (int64_t i = 0; i < mr; i++)
+      epi_row(c + i * ldc, bm ? bm + i : NULL, bn, add ? add + i * ldc : NULL, relu);
+    return;
+  }
   for (int64_t i = 0; i < mr; i++) {
     float *row = c + i * ldc;
     const float *ar = add ? add + i * ldc : NULL;
@@ -228,12 +246,14 @@ static int pad_input(const int64_t *g, const float *x0) {
           if (hi > lo) memcpy(d + lo, src, sizeof(float) * (hi - lo));
           for (int64_t i = imax(hi, lo); i < rowlen; i++) d[i] = 0;
         } else {
+          memset(d, 0, sizeof(float) * rowlen);
           for (int64_t ph = 0; ph < SW; ph++) {
+            /* q with 0 <= q*SW + ph - PW < W and q*SW + ph < Wp */
+            int64_t qlo = PW - ph > 0 ? (PW - ph + SW - 1) / SW : 0;
+            int64_t qhi = imin((W + PW - ph + SW - 1) / SW, (Wp - ph + SW - 1) / SW);
             float *dp = d + ph * Wq;
-            for (int64_t q = 0; q < Wq; q++) {
-              int64_t iw = q * SW + ph - PW;
-              dp[q] = (q * SW + ph < Wp && iw >= 0 && iw < W) ? src[iw] : 0.0f;
-            }
+            const float *sp = src + ph - PW;
+            for (int64_t q = qlo; q < qhi; q++) dp[q] = sp[q * SW];
           }
         }
       }
@@ -269,8 +289,12 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t k
     }
     if (ns == 1 && nr == PWD) {
       const float *s0 = xp + shift[0];
-      for (int64_t k = 0; k < kc; k++)
-        memcpy(dst + k * PWD, s0 + base[k], sizeof(float) * PWD);
+      if (PWD == NR) /* fixed-size copies: vector moves, not a memcpy call */
+        for (int64_t k = 0; k < kc; k++) memcpy(dst + k * NR, s0 + base[k], sizeof(float) * NR);
+      else if (PWD == MR)
+        for (int64_t k = 0; k < kc; k++) memcpy(dst + k * MR, s0 + base[k], sizeof(float) * MR);
+      else
+        for (int64_t k = 0; k < kc; k++) memcpy(dst + k * PWD, s0 + base[k], sizeof(float) * PWD);
     } else {
 #if defined(__AVX512F__)
       for (int64_t k = 0; k < kc; k++) {
