@@ -220,11 +220,10 @@ type kernel struct {
 	name string
 	f    *loop.Func
 	gemm *loop.Gemm // when set, f's body runs after wdc_gemm
-	// apacked: the GEMM's A is a constant stored as MR-row panels, or,
-	// swapped, as NR-column panels of A^T (see swapConv).
-	apacked, swapped bool
-	args             []*ir.Value // one per Func param
-	out              *ir.Value
+	// pack: how the GEMM's constant operands are stored (gemmPacking).
+	pack gemmPacking
+	args []*ir.Value // one per Func param
+	out  *ir.Value
 }
 
 // Program is a graph lowered, scheduled and planned, ready to emit.
@@ -375,11 +374,17 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			if av := args[gm.A.Param]; av.IsConst() && av.Type.Elem.Kind == ir.F32 && len(users[av]) == 1 && gm.A.Batch[0] == 0 && packed[av] == nil {
 				if swapConv(gm, p.ukr) {
 					packed[av] = packAT(gm, av.Const.F, p.ukr.NR())
-					k.swapped = true
+					k.pack.A = 2
 				} else {
 					packed[av] = packA(gm, av.Const.F, p.ukr.MR)
+					k.pack.A = 1
 				}
-				k.apacked = true
+			}
+			// A constant B of a product with at least 4 rows (no
+			// matrix-vector path) read by this kernel only: NR-column panels.
+			if bv := args[gm.B.Param]; gm.Conv == nil && gm.M >= 4 && gm.Batch == [2]int{1, 1} && bv.IsConst() && bv.Type.Elem.Kind == ir.F32 && len(users[bv]) == 1 && packed[bv] == nil {
+				packed[bv] = packB(gm, bv.Const.F, p.ukr.NR())
+				k.pack.B = true
 			}
 		}
 		p.kernels = append(p.kernels, k)
@@ -522,11 +527,9 @@ func (p *Program) LL() (string, error) {
 	mod.emitMicrokernel(p.ukr)
 	var fns []*llir.Func
 	for _, k := range p.kernels {
-		mr := p.ukr.MR
-		if k.swapped {
-			mr = -p.ukr.NR()
-		}
-		f, err := mod.emitKernel(k.f, k.name, k.gemm, k.apacked, mr)
+		pk := k.pack
+		pk.MR, pk.NR = p.ukr.MR, p.ukr.NR()
+		f, err := mod.emitKernel(k.f, k.name, k.gemm, pk)
 		if err != nil {
 			return "", fmt.Errorf("CPU backend: emitting kernel %s: %v", k.name, err)
 		}

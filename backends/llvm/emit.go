@@ -111,7 +111,7 @@ func (e *fn) alloca(t types.Type, name string) value.Value {
 
 // emitKernel renders a lowered Func as an internal function of its
 // buffers (Params then Temps), outlining its top-level parallel loops.
-func (mod *module) emitKernel(k *loop.Func, name string, gemm *loop.Gemm, apacked bool, mr int) (*ir.Func, error) {
+func (mod *module) emitKernel(k *loop.Func, name string, gemm *loop.Gemm, pk gemmPacking) (*ir.Func, error) {
 	all := append(append([]*loop.Buffer(nil), k.Params...), k.Temps...)
 	params := make([]*ir.Param, len(all))
 	for i, b := range all {
@@ -126,7 +126,7 @@ func (mod *module) emitKernel(k *loop.Func, name string, gemm *loop.Gemm, apacke
 		e.bufs[b] = e.typed(b, params[i])
 	}
 	if gemm != nil {
-		e.callGemm(gemm, k.Params, name, apacked, mr)
+		e.callGemm(gemm, k.Params, name, pk)
 	}
 	npar := 0
 	for _, s := range k.Body {

@@ -167,7 +167,8 @@ const (
 	gConvGeom                  // C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
 	gAPacked  = gConvGeom + 13 // A is stored as MR-row panels (see packA)
 	gAPB1     = gConvGeom + 14 // their stride per inner batch item
-	gLen      = gConvGeom + 15
+	gBPacked  = gConvGeom + 15 // B is stored as NR-column panels (see packB)
+	gLen      = gConvGeom + 16
 )
 
 // packA lays out A (each inner batch item, e.g. conv group) as the
@@ -246,23 +247,50 @@ func gemmGeom(g *loop.Gemm) []int64 {
 	return d
 }
 
+// gemmPacking says how a GEMM kernel's constant operands are stored.
+type gemmPacking struct {
+	// A: 0 as given, 1 MR-row panels (packA), 2 NR-column panels of A^T
+	// for the swapped conv product (packAT).
+	A int
+	// B: stored as NR-column panels (packB).
+	B      bool
+	MR, NR int
+}
+
+// packB lays out a constant B (unbatched) as the driver's packed B
+// panels: NR columns each, element (k, j) at (j/nr)·nr·K + k·nr + j%nr,
+// the last panel zero-padded.
+func packB(g *loop.Gemm, b []float32, nr int) []float32 {
+	np := (g.N + nr - 1) / nr * nr
+	out := make([]float32, np*g.K)
+	for k := 0; k < g.K; k++ {
+		for j := 0; j < g.N; j++ {
+			out[(j/nr)*nr*g.K+k*nr+j%nr] = b[int64(k)*g.B.RS+int64(j)*g.B.CS]
+		}
+	}
+	return out
+}
+
 // callGemm emits, in e's current block, wdc_gemm(&geom, ptrs) with ptrs
-// = {A, B, C, bias_m, bias_n, add} (null when absent). With apacked, A is
-// stored packed: as MR-row panels when mr > 0 (packA), or, when mr < 0,
-// as -mr-column panels of A^T for the swapped conv product (packAT).
-func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string, apacked bool, mr int) {
+// = {A, B, C, bias_m, bias_n, add} (null when absent); pk says which
+// operands are stored packed.
+func (e *fn) callGemm(g *loop.Gemm, params []*loop.Buffer, name string, pk gemmPacking) {
 	mod := e.mod
 	if mod.gemm == nil {
 		mod.gemm = mod.m.NewFunc("wdc_gemm", types.Void, ir.NewParam("geom", types.NewPointer(i64)), ir.NewParam("ptrs", f32pp))
 		mod.gemm.Visibility = enum.VisibilityHidden
 	}
 	geom := gemmGeom(g)
-	if apacked {
+	switch pk.A {
+	case 1:
 		geom[gAPacked] = 1
-		if mr < 0 {
-			geom[gAPacked], mr = 2, -mr
-		}
-		geom[gAPB1] = int64((g.M+mr-1)/mr*mr) * int64(g.K)
+		geom[gAPB1] = int64((g.M+pk.MR-1)/pk.MR*pk.MR) * int64(g.K)
+	case 2:
+		geom[gAPacked] = 2
+		geom[gAPB1] = int64((g.M+pk.NR-1)/pk.NR*pk.NR) * int64(g.K)
+	}
+	if pk.B {
+		geom[gBPacked] = 1
 	}
 	elems := make([]constant.Constant, len(geom))
 	for i, v := range geom {

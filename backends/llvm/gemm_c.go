@@ -31,7 +31,7 @@ const gemmC = `
 /* ---- GEMM driver (BLIS loop order: jc, pc, ic, jr, ir) ---- */
 enum { gM, gN, gK, gB0, gB1, gARS, gACS, gAB0, gAB1, gBRS, gBCS, gBB0, gBB1,
        gCRS, gCB0, gCB1, gBMB0, gBMB1, gRelu, gConv,
-       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1 };
+       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1, gBPacked };
 
 #include <string.h>
 #if defined(__AVX512F__)
@@ -189,6 +189,7 @@ static inline __attribute__((always_inline)) void epi_row(float *restrict row, c
 
 static void epilogue(const int64_t *g, float *c, int64_t ldc, int64_t mr, int64_t nr,
                      const float *bm, const float *bn, const float *add, int relu) {
+  if (!bm && !bn && !add && !relu) return;
   if (nr == NR) {
     for (int64_t i = 0; i < mr; i++)
       epi_row(c + i * ldc, bm ? bm + i : NULL, bn, add ? add + i * ldc : NULL, relu);
@@ -379,6 +380,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
     const float *A = p[0] + b0 * g[gAB0] + b1 * g[gAB1];
     const float *AP = g[gAPacked] ? p[0] + b1 * g[gAPB1] : NULL;
     const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
+    const float *BP = g[gBPacked] ? p[1] : NULL; /* packed B panels (unbatched) */
     const float *XP = g[gConv] && cpad.xp ? cpad.xp + (b0 * g[gB1] + b1) * cpad.plane : NULL;
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
@@ -389,7 +391,8 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
       for (int64_t pc = 0; pc < K; pc += KC) {
         int64_t kc = imin(KC, K - pc);
         int last = pc + kc >= K;
-        if (g[gConv] && XP) pack_conv_p(g, XP, pc, kc, jc, nc, bp, NR);
+        if (BP) {}
+        else if (g[gConv] && XP) pack_conv_p(g, XP, pc, kc, jc, nc, bp, NR);
         else if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
         else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
         for (int64_t ic = m0; ic < m1; ic += MC) {
@@ -401,12 +404,13 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
               int64_t mr = imin(MR, mc - ir);
               float *c = C + (ic + ir) * ldc + jc + jr;
               const float *apan = AP ? AP + (ic + ir) * K + pc * MR : ap + ir * kc;
+              const float *bpan = BP ? BP + (jc + jr) * K + pc * NR : bp + jr * kc;
               if (mr == MR && nr == NR) {
-                wdc_ukr(kc, apan, bp + jr * kc, c, ldc, pc > 0);
+                wdc_ukr(kc, apan, bpan, c, ldc, pc > 0);
               } else if (nr == NR) {
-                ukr_rows[mr](kc, apan, bp + jr * kc, c, ldc, pc > 0);
+                ukr_rows[mr](kc, apan, bpan, c, ldc, pc > 0);
               } else {
-                ukr_rows[mr](kc, apan, bp + jr * kc, tmp, NR, 0);
+                ukr_rows[mr](kc, apan, bpan, tmp, NR, 0);
                 for (int64_t i = 0; i < mr; i++)
                   for (int64_t j = 0; j < nr; j++)
                     c[i * ldc + j] = (pc > 0 ? c[i * ldc + j] : 0.0f) + tmp[i * NR + j];
@@ -438,7 +442,10 @@ static void gemm_ref(const int64_t *g, float **p) {
       int64_t kc = imin(KC, K - pc);
       for (int64_t n = 0; n < NN; n += NR) {
         int64_t nr = imin(NR, NN - n);
-        if (g[gConv]) pack_conv(g, B, pc, kc, n, nr, col);
+        if (g[gBPacked]) {
+          for (int64_t k = 0; k < kc; k++)
+            for (int64_t j = 0; j < NR; j++) col[k * NR + j] = p[1][n * K + (pc + k) * NR + j];
+        } else if (g[gConv]) pack_conv(g, B, pc, kc, n, nr, col);
         else pack_b(B + pc * g[gBRS] + n * g[gBCS], g[gBRS], g[gBCS], kc, nr, col);
         for (int64_t m = 0; m < MM; m++)
           for (int64_t j = 0; j < nr; j++) {

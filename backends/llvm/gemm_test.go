@@ -247,11 +247,58 @@ func TestGemmSwappedConv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The descriptor ends with gAPacked = 2 (swapped) and the weights'
-		// stride per group, 64·360.
-		if !strings.Contains(ll, "i64 2, i64 23040]") {
+		// The descriptor ends with gAPacked = 2 (swapped), the weights'
+		// stride per group, 64·360, and gBPacked = 0.
+		if !strings.Contains(ll, "i64 2, i64 23040, i64 0]") {
 			t.Errorf("microkernel %+v: the conv did not run swapped", u)
 		}
 		compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
+	}
+}
+
+// TestGemmPackedB: a constant B (matmul weights, M ≥ 4) is stored as
+// packed NR-column panels: N not a multiple of NR, several KC blocks,
+// a transposed view (dense's [N, K] weights), 1-3 threads.
+func TestGemmPackedB(t *testing.T) {
+	needClang(t)
+	g := ir.NewGraph("packedb")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{37, 300}}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value {
+		tt := ir.NewTensor(ir.Float32, s)
+		for i := range tt.F {
+			tt.F[i] = float32((i*7919)%31)/31 - 0.5
+		}
+		v, err := g.AddConst(name, tt, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	y, err := g.AddNode("matmul", "y", []*ir.Value{x, cst("w", ir.Shape{300, 70})}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := g.AddNode("transpose", "wt", []*ir.Value{cst("v", ir.Shape{45, 300})}, ir.Attrs{"perm": ir.IntsAttr(1, 0)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := g.AddNode("matmul", "z", []*ir.Value{x, wt}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{y, z}
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
+		prog, err := llvm.Build(g, llvm.Options{Microkernel: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, err := prog.LL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(ll, "i64 1]"); n != 2 { // gBPacked = 1, the descriptor's last entry
+			t.Errorf("microkernel %+v: %d products with packed B, want 2", u, n)
+		}
+		compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
 	}
 }
