@@ -15,6 +15,7 @@ import (
 func newCompileCmd() *cobra.Command {
 	var targetName, outDir string
 	var threads, reuse int
+	var clock float64
 	var q quantFlags
 	var convAlgo string
 	var explain bool
@@ -32,11 +33,16 @@ func newCompileCmd() *cobra.Command {
   cuda     CUDA C kernels (one per fused group; a small network is one kernel), host code
            with a C ABI (wdc_init, wdc_run, wdc_free), a .npy driver and a Makefile for
            nvcc (sm_80, sm_90); docs/gpu-backend.md and make gpu-check.
+  verilog  the network quantized to fixed point as synthesizable Verilog-2005: one module
+           per layer, valid/ready streaming top level, weights in the logic or ROMs (.mem),
+           design.json; wdc sim simulates it in Verilator against the golden model and
+           wdc report synthesizes it with yosys.
   hls      the network quantized to fixed point (--precision, default fixed<16,6,rne,sat>) as
            HLS C++ with PIPELINE/UNROLL/ARRAY_PARTITION pragmas, a generated fixed-point
            header, and a C-simulation testbench (wdc run --target hls runs it).`,
 		Example: `  wdc compile examples/resnet18.wdc --target cpu -o out/resnet18
   wdc compile examples/lenet5.wdc --target cuda -o out/lenet5-cuda
+  wdc compile jet.onnx --target verilog --precision 'fixed<16,6>' -o rtl/
   wdc compile jet.onnx --target hls --precision 'fixed<16,6>' -o out/jet-hls`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +89,13 @@ func newCompileCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "wrote CUDA C for %s to %s: %s, %d launch(es) per run (build there with make; sm_80 and sm_90)\n", g.Name, outDir, shape, a.Launches)
 				return nil
+			case "verilog":
+				d, err := emitVerilog(g, outDir, &q, reuse, clock)
+				if err != nil {
+					return err
+				}
+				describeDesign(w, d, outDir)
+				return nil
 			case "hls":
 				qg, err := q.quantize(g)
 				if err != nil {
@@ -99,14 +112,15 @@ func newCompileCmd() *cobra.Command {
 				fmt.Fprintf(w, "wrote HLS C++ for %s to %s: %s (top function %s)\n", g.Name, outDir, js, m.Top)
 				return nil
 			}
-			return fmt.Errorf("unknown target %q (cpu, cuda or hls)", targetName)
+			return fmt.Errorf("unknown target %q (cpu, cuda, verilog or hls)", targetName)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&targetName, "target", "t", "cpu", "cpu, cuda or hls")
+	f.StringVarP(&targetName, "target", "t", "cpu", "cpu, cuda, verilog or hls")
 	f.StringVarP(&outDir, "output-dir", "o", "", "folder for the compiled model")
 	f.IntVar(&threads, "threads", 0, "default thread count of compiled CPU code (0: all CPUs)")
-	f.IntVar(&reuse, "reuse", 1, "reuse factor of dense and conv layers (hardware targets)")
+	f.IntVar(&reuse, "reuse", 1, "reuse factor of dense layers (hardware targets): multipliers = inputs x outputs / R")
+	f.Float64Var(&clock, "clock", 200, "target clock in MHz (verilog), for reporting latency in ns")
 	addConvFlags(f, &convAlgo, &explain)
 	q.add(f)
 	return cmd

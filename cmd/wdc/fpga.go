@@ -1,14 +1,22 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"wdc/backends/hls"
+	"wdc/backends/verilog"
 	"wdc/ir"
 	"wdc/passes/quantize"
 	"wdc/runtime"
+	"wdc/testbench/verilator"
 )
 
 // inputVector concatenates g's inputs in order, as the hardware and the C
@@ -84,5 +92,183 @@ func runHLS(w io.Writer, g *ir.Graph, feeds map[string]*ir.Tensor, q *quantFlags
 		return nil, fmt.Errorf("hls C simulation disagrees with the golden model: %v", err)
 	}
 	fmt.Fprintf(w, "hls: C simulation matches the golden fixed-point model bit for bit (%d output words)\n", len(want))
+	return runtime.Run(qg, feeds)
+}
+
+// emitVerilog quantizes g and writes its RTL into dir.
+func emitVerilog(g *ir.Graph, dir string, q *quantFlags, reuse int, clock float64) (*verilog.Design, error) {
+	qg, err := q.quantize(g)
+	if err != nil {
+		return nil, err
+	}
+	return verilog.Emit(qg, dir, verilog.Options{ReuseFactor: reuse, ClockMHz: clock})
+}
+
+func describeDesign(w io.Writer, d *verilog.Design, dir string) {
+	fmt.Fprintf(w, "wrote Verilog to %s: %d layer modules, top %q (%v -> %v)\n", dir, len(d.Layers), d.Top, d.Input.Elem, d.Output.Elem)
+	fmt.Fprintf(w, "  predicted latency %d cycles (%.1f ns at %g MHz), initiation interval %d cycles\n",
+		d.LatencyCycles, float64(d.LatencyCycles)*1000/d.ClockMHz, d.ClockMHz, d.IICycles)
+	fmt.Fprintf(w, "  estimate: %d LUT, %d FF, %d DSP, %d BRAM (wdc report %s runs yosys)\n", d.Estimate.LUT, d.Estimate.FF, d.Estimate.DSP, d.Estimate.BRAM, dir)
+}
+
+func printCheck(w io.Writer, c *verilator.Check, clock float64) {
+	fmt.Fprintf(w, "%d vectors, %d mismatches; latency %d cycles (%.1f ns at %g MHz), initiation interval %d cycles\n",
+		c.Vectors, c.Mismatches, c.LatencyCycles, float64(c.LatencyCycles)*1000/clock, clock, c.IICycles)
+	if c.First != nil {
+		fmt.Fprintf(w, "first divergence: %v\n", c.First)
+	} else {
+		fmt.Fprintln(w, "every output word matches the golden fixed-point interpreter")
+	}
+}
+
+func newSimCmd() *cobra.Command {
+	var input, outDir string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "sim DIR --input FILE",
+		Short: "Simulate generated Verilog in Verilator and compare it with the golden model",
+		Long: `Build the Verilator testbench of the design in DIR (written by wdc compile --target
+verilog), stream every input vector through it, and compare every output word with the
+golden fixed-point interpreter, printing the first divergence (layer, index, expected,
+got). FILE holds the vectors: hls4ml's .dat text (one vector per line) or a .npy with a
+leading sample dimension. Latency is counted from the first input accepted to the first
+output valid; the initiation interval between accepted inputs in steady state.
+--json prints vectors, mismatches, latency_cycles, ii_cycles (and first_divergence).
+--output-dir writes the outputs, one row per vector: <output>.npy as floats and
+<output>.words.npy as the raw fixed-point words.`,
+		Example: `  wdc compile jet.onnx --target verilog -o rtl/
+  wdc sim rtl/ --input ../shared/testdata/models/jet-tagger/tb_input_features.dat`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if input == "" {
+				return fmt.Errorf("--input FILE is required")
+			}
+			d, err := verilog.LoadDesign(args[0])
+			if err != nil {
+				return err
+			}
+			rows, err := readVectors(input)
+			if err != nil {
+				return err
+			}
+			c, err := verilator.RunFloat(args[0], rows, verilator.Options{})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if outDir != "" {
+				if err := writeSimOutputs(outDir, d, c.Outputs); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(c); err != nil {
+					return err
+				}
+			} else {
+				printCheck(w, c, d.ClockMHz)
+			}
+			if c.Mismatches > 0 {
+				return fmt.Errorf("%d of %d vectors differ from the golden model", c.Mismatches, c.Vectors)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "input vectors (.dat or .npy)")
+	cmd.Flags().StringVarP(&outDir, "output-dir", "o", "", "write the outputs here")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// writeSimOutputs writes one row per vector, as floats and as words.
+func writeSimOutputs(dir string, d *verilog.Design, rows [][]int64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	n := len(rows)
+	shape := append(ir.Shape{n}, d.Output.Count)
+	words := ir.NewTensor(ir.Int64, shape)
+	vals := ir.NewTensor(ir.Float32, shape)
+	for i, r := range rows {
+		for j, x := range r {
+			words.I[i*d.Output.Count+j] = x
+			vals.F[i*d.Output.Count+j] = float32(math.Ldexp(float64(x), -d.Output.Frac))
+		}
+	}
+	base := filepath.Join(dir, fileName(d.Output.Value))
+	if err := runtime.SaveNPY(base+".npy", vals); err != nil {
+		return err
+	}
+	return runtime.SaveNPY(base+".words.npy", words)
+}
+
+func newReportCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "report DIR",
+		Short: "Synthesize generated Verilog with yosys and count FPGA resources",
+		Long: `Run yosys synth_xilinx on the design in DIR and print LUT, FF, DSP48 and BRAM counts
+next to wdc's own analytic estimate from the design; --json prints lut, ff, dsp, bram
+and estimate. Synthesis of a large fully parallel design takes minutes on 2 cores.`,
+		Example: "  wdc report rtl/ --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := verilog.Report(args[0])
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintf(tw, "\tLUT\tFF\tDSP48\tBRAM\t\n")
+			fmt.Fprintf(tw, "yosys synth_xilinx\t%d\t%d\t%d\t%d\t\n", r.LUT, r.FF, r.DSP, r.BRAM)
+			fmt.Fprintf(tw, "wdc estimate\t%d\t%d\t%d\t%d\t\n", r.Estimate.LUT, r.Estimate.FF, r.Estimate.DSP, r.Estimate.BRAM)
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "(top %s, synthesis %.1fs)\n", r.Top, r.Seconds)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// runVerilog compiles g to RTL, simulates it on the inputs and checks it
+// bit for bit against the golden fixed-point interpreter.
+func runVerilog(w io.Writer, g *ir.Graph, feeds map[string]*ir.Tensor, q *quantFlags, buildDir string) (map[string]*ir.Tensor, error) {
+	dir := buildDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "wdc-rtl-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	if _, err := emitVerilog(g, dir, q, 1, 200); err != nil {
+		return nil, err
+	}
+	vec, err := inputVector(g, feeds)
+	if err != nil {
+		return nil, err
+	}
+	c, err := verilator.RunFloat(dir, [][]float32{vec}, verilator.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if c.Mismatches > 0 {
+		return nil, fmt.Errorf("the RTL disagrees with the golden model: %v", c.First)
+	}
+	fmt.Fprintf(w, "verilog: Verilator simulation matches the golden fixed-point model bit for bit; latency %d cycles, II %d\n", c.LatencyCycles, c.IICycles)
+	qg, err := verilog.LoadGraph(dir)
+	if err != nil {
+		return nil, err
+	}
 	return runtime.Run(qg, feeds)
 }

@@ -30,6 +30,6 @@ and analyses it with the Work-Depth model of Ben-Nun & Hoefler.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Int64Var(&memBudget, "max-tensor-bytes", memBudget, "refuse models with any tensor larger than this many bytes")
-	root.AddCommand(newRunCmd(), newCostCmd(), newIRCmd(), newOpsCmd(), newCheckCmd(), newAccuracyCmd(), newCompileCmd(), newBenchCmd())
+	root.AddCommand(newRunCmd(), newCostCmd(), newIRCmd(), newOpsCmd(), newCheckCmd(), newAccuracyCmd(), newCompileCmd(), newBenchCmd(), newSimCmd(), newReportCmd())
 	return root
 }

@@ -43,7 +43,7 @@ native code through LLVM; its outputs are compared with the interpreter's and a
 difference beyond rtol 1e-3 / atol 1e-4 is an error; --explain shows why each
 convolution got its algorithm, --conv-algo forces one), hls (fixed-point HLS C++,
 compiled with g++ as C simulation and compared bit for bit with the golden fixed-point
-interpreter).
+interpreter), verilog (fixed-point RTL simulated in Verilator, compared bit for bit).
 --precision, --quant-config or --calibrate run the model in fixed point: on the
 interpreter this is the golden fixed-point model, and wdc reports what precision
 cost (float vs fixed outputs, top-1 agreement).`,
@@ -64,13 +64,17 @@ cost (float vs fixed outputs, top-1 agreement).`,
 			w := cmd.OutOrStdout()
 			var outs map[string]*ir.Tensor
 			switch {
+			case targetName == "verilog":
+				if outs, err = runVerilog(w, g, feeds, &q, buildDir); err != nil {
+					return err
+				}
 			case targetName == "hls":
 				if outs, err = runHLS(w, g, feeds, &q, buildDir); err != nil {
 					return err
 				}
 			case q.set():
 				if targetName != "interpreter" {
-					return fmt.Errorf("fixed-point precision runs on the interpreter or the hls target, not %q", targetName)
+					return fmt.Errorf("fixed-point precision runs on the interpreter, hls or verilog targets, not %q", targetName)
 				}
 				qg, err := q.quantize(g)
 				if err != nil {
@@ -115,7 +119,7 @@ cost (float vs fixed outputs, top-1 agreement).`,
 	f.StringArrayVarP(&inputs, "input", "i", nil, "NAME=FILE: feed input NAME from a .npy or .pb file (repeatable)")
 	f.StringVarP(&outDir, "output-dir", "o", "", "write each output to DIR/<output>.npy")
 	f.Uint64Var(&seed, "seed", 1, "seed for inputs not given on the command line")
-	f.StringVarP(&targetName, "target", "t", "interpreter", "interpreter, cpu or hls")
+	f.StringVarP(&targetName, "target", "t", "interpreter", "interpreter, cpu, hls or verilog")
 	f.IntVar(&threads, "threads", 0, "threads of compiled CPU code (0: all CPUs)")
 	f.StringVar(&buildDir, "build-dir", "", "keep the compiled model in this folder (default: a temporary one)")
 	addConvFlags(f, &convAlgo, &explain)
