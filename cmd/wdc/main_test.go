@@ -254,3 +254,42 @@ func TestCompileAndRunTargets(t *testing.T) {
 		t.Errorf("unknown target: %v", err)
 	}
 }
+
+// The FPGA flow from the command line: compile to Verilog, simulate a few
+// vectors in Verilator bit-exact against the golden model, run in one step.
+func TestVerilogFlow(t *testing.T) {
+	dir := t.TempDir()
+	rtl := filepath.Join(dir, "rtl")
+	out := mustWDC(t, "compile", "../../examples/mlp_from_npz.wdc", "--target", "verilog", "-o", rtl)
+	if !strings.Contains(out, "predicted latency") {
+		t.Fatalf("compile output:\n%s", out)
+	}
+	vecs := ir.NewTensor(ir.Float32, ir.Shape{5, 4})
+	for i := range vecs.F {
+		vecs.F[i] = float32(i%7) - 3
+	}
+	in := filepath.Join(dir, "vecs.npy")
+	if err := runtime.SaveNPY(in, vecs); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Vectors    int `json:"vectors"`
+		Mismatches int `json:"mismatches"`
+		Latency    int `json:"latency_cycles"`
+		II         int `json:"ii_cycles"`
+	}
+	js := mustWDC(t, "sim", rtl, "--input", in, "--json", "-o", filepath.Join(dir, "sim"))
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	if res.Vectors != 5 || res.Mismatches != 0 || res.Latency <= 0 || res.II <= 0 {
+		t.Fatalf("sim: %+v", res)
+	}
+	words, err := runtime.LoadNPY(filepath.Join(dir, "sim", "probs.fixed.words.npy"))
+	if err != nil || !words.Shape.Equal(ir.Shape{5, 3}) {
+		t.Fatalf("sim outputs: %v %v", words, err)
+	}
+	if out := mustWDC(t, "run", "../../examples/mlp_from_npz.wdc", "--target", "verilog"); !strings.Contains(out, "bit for bit") {
+		t.Errorf("run --target verilog:\n%s", out)
+	}
+}
