@@ -298,17 +298,34 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t k
         for (int64_t k = 0; k < kc; k++) memcpy(dst + k * PWD, s0 + base[k], sizeof(float) * PWD);
     } else {
 #if defined(__AVX512F__)
-      for (int64_t k = 0; k < kc; k++) {
-        const float *s = xp + base[k];
-        float *d = dst + k * PWD;
-        for (int h = 0; 16 * h < PWD; h++) {
-          __m512 v = _mm512_setzero_ps();
-          for (int64_t r = 0; r < ns; r++) {
-            __mmask16 m = (__mmask16)(mask[r] >> (16 * h));
-            if (m) v = _mm512_mask_loadu_ps(v, m, s + shift[r] + 16 * h);
+      for (int h = 0; 16 * h < PWD; h++) {
+        /* the runs that touch lanes [16h, 16h+16): (mask, offset) pairs */
+        __mmask16 hm[64];
+        int64_t ho[64];
+        int nh = 0;
+        for (int64_t r = 0; r < ns; r++) {
+          __mmask16 m = (__mmask16)(mask[r] >> (16 * h));
+          if (m) { hm[nh] = m; ho[nh] = shift[r] + 16 * h; nh++; }
+        }
+        __mmask16 sm = (__mmask16)(PWD - 16 * h >= 16 ? 0xffff : (1u << (PWD - 16 * h)) - 1);
+        float *d = dst + 16 * h;
+        if (nh == 1) {
+          for (int64_t k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(d + k * PWD, sm, _mm512_maskz_loadu_ps(hm[0], xp + base[k] + ho[0]));
+        } else if (nh == 2) {
+          for (int64_t k = 0; k < kc; k++) {
+            const float *s = xp + base[k];
+            __m512 v = _mm512_maskz_loadu_ps(hm[0], s + ho[0]);
+            v = _mm512_mask_loadu_ps(v, hm[1], s + ho[1]);
+            _mm512_mask_storeu_ps(d + k * PWD, sm, v);
           }
-          if (PWD - 16 * h >= 16) _mm512_storeu_ps(d + 16 * h, v);
-          else _mm512_mask_storeu_ps(d + 16 * h, (__mmask16)((1u << (PWD - 16 * h)) - 1), v);
+        } else {
+          for (int64_t k = 0; k < kc; k++) {
+            const float *s = xp + base[k];
+            __m512 v = _mm512_setzero_ps();
+            for (int e = 0; e < nh; e++) v = _mm512_mask_loadu_ps(v, hm[e], s + ho[e]);
+            _mm512_mask_storeu_ps(d + k * PWD, sm, v);
+          }
         }
       }
 #else
