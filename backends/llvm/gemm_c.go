@@ -577,7 +577,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
 
 /* wdc_gemm runs the product described by g (see loop.Gemm) on the thread
    pool: the threads split the columns (N) or the rows (M), whichever
-   costs less counting B packing; products under 2^18 multiply-adds run
+   costs less counting B packing; products under 2^20 multiply-adds run
    on the calling thread only. Every element is computed by the same
    sequence of operations whatever the split, so results do not depend on
    the thread count. */
@@ -586,7 +586,7 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   if (M <= 0 || N <= 0 || K <= 0) return;
   double macs = (double)M * N * K * g[gB0] * g[gB1];
   int T = nthreads;
-  if (macs < (double)(1 << 18)) T = 1;
+  if (macs < (double)(1 << 20)) T = 1; /* a wake-up or a preempted worker costs more */
   if (ensure_buffers(nthreads) < nthreads) T = 1; /* each thread packs into packbuf[wdc_tid] */
   gemm_job job = { g, p, T, 1 };
   if (M < 4 && !g[gConv] && g[gBCS] == 1) {
