@@ -47,8 +47,12 @@ typedef void (*wdc_body)(void *ctx, int64_t lo, int64_t hi);
 
 /* The pool: a run publishes a job by bumping generation; workers spin on
    it for a while, then sleep on start_cv (sleepers counts them, so a
-   dispatch takes the mutex only to wake sleepers). The caller runs chunk
-   0 and spins until pending drops to 0. */
+   dispatch takes the mutex only to wake sleepers). Chunks are claimed
+   from ticket = (job generation << 32 | next iteration) by compare-and-
+   swap, so a worker that wakes late (the OS may not run it at all on a
+   busy machine) can only claim chunks of the job it saw published; the
+   caller claims chunks too and waits only until every iteration is done,
+   never for a worker that claimed nothing. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
 static pthread_t *workers;
@@ -56,12 +60,12 @@ static int nthreads = 1;      /* threads taking part, the caller included */
 static int running;           /* workers started */
 static _Atomic int stop;
 static _Atomic long generation;
-static _Atomic int pending;
 static int sleepers;
 static wdc_body job_fn;
 static void *job_ctx;
 static int64_t job_n, job_grain;
-static _Atomic int64_t job_next;
+static _Atomic uint64_t ticket;
+static _Atomic int64_t job_done;
 /* wdc_tid is the pool index of the running thread (0: the caller). */
 static __thread int wdc_tid;
 
@@ -71,17 +75,22 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* run_chunks takes chunks of job_grain iterations until none is left:
-   a thread that the OS preempts (the machine may be shared) leaves its
-   share to the others instead of holding up the whole loop. */
-static void run_chunks(void) {
+/* run_chunks takes chunks of job_grain iterations of job gen until none
+   is left: a thread that the OS preempts (the machine may be shared)
+   leaves the rest to the others instead of holding up the whole loop. */
+static void run_chunks(uint32_t gen) {
   wdc_body fn = job_fn;
   void *ctx = job_ctx;
   int64_t n = job_n, grain = job_grain;
   for (;;) {
-    int64_t lo = atomic_fetch_add_explicit(&job_next, grain, memory_order_relaxed);
-    if (lo >= n) return;
-    fn(ctx, lo, lo + grain < n ? lo + grain : n);
+    uint64_t t = atomic_load_explicit(&ticket, memory_order_acquire);
+    int64_t lo = (int64_t)(t & 0xffffffffu);
+    if ((uint32_t)(t >> 32) != gen || lo >= n) return;
+    if (!atomic_compare_exchange_weak_explicit(&ticket, &t, t + (uint64_t)grain, memory_order_acq_rel, memory_order_relaxed))
+      continue;
+    int64_t hi = lo + grain < n ? lo + grain : n;
+    fn(ctx, lo, hi);
+    atomic_fetch_add_explicit(&job_done, hi - lo, memory_order_release);
   }
 }
 
@@ -93,7 +102,10 @@ static void *worker_main(void *arg) {
     long g;
     int spins = 0;
     while ((g = atomic_load_explicit(&generation, memory_order_acquire)) == seen) {
-      if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
+      /* yield now and then: on a machine with fewer free cores than
+         threads, a spinning worker would take the core from the thread
+         that has the work */
+      if (++spins < SPIN_ROUNDS) { if ((spins & 255) == 0) sched_yield(); else cpu_relax(); continue; }
       pthread_mutex_lock(&mu);
       sleepers++;
       while (atomic_load(&generation) == seen) pthread_cond_wait(&start_cv, &mu);
@@ -103,8 +115,7 @@ static void *worker_main(void *arg) {
     }
     seen = g;
     if (atomic_load(&stop)) return NULL;
-    run_chunks();
-    atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
+    run_chunks((uint32_t)g);
   }
 }
 
@@ -116,16 +127,20 @@ static void publish(void) {
 }
 
 HIDDEN void wdc_parallel_for(wdc_body fn, void *ctx, int64_t n) {
-  if (nthreads <= 1 || n < 2) { fn(ctx, 0, n); return; }
+  if (nthreads <= 1 || n < 2 || n >= ((int64_t)1 << 31)) { fn(ctx, 0, n); return; }
+  uint32_t gen = (uint32_t)(atomic_load_explicit(&generation, memory_order_relaxed) + 1);
+  /* first retire the previous ticket, so that a late worker cannot claim
+     with the fields being rewritten */
+  atomic_store_explicit(&ticket, (uint64_t)gen << 32 | 0xffffffffu, memory_order_release);
   job_fn = fn; job_ctx = ctx; job_n = n;
   job_grain = n / (4 * nthreads) > 1 ? n / (4 * nthreads) : 1;
-  atomic_store_explicit(&job_next, 0, memory_order_relaxed);
-  atomic_store_explicit(&pending, nthreads - 1, memory_order_relaxed);
+  atomic_store_explicit(&job_done, 0, memory_order_relaxed);
+  atomic_store_explicit(&ticket, (uint64_t)gen << 32, memory_order_release);
   publish();
-  run_chunks();
+  run_chunks(gen);
   int spins = 0;
-  while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
-    if ((++spins & 1023) == 0) sched_yield(); else cpu_relax();
+  while (atomic_load_explicit(&job_done, memory_order_acquire) < n)
+    if ((++spins & 255) == 0) sched_yield(); else cpu_relax();
 }
 
 %[5]s
