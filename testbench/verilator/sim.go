@@ -84,7 +84,12 @@ func SimulateWith(dir string, inputs [][]int64, opts Options) (*Result, error) {
 	if opts.taps != "" {
 		args = append(args, opts.taps)
 	}
+	// Verilator models of wide designs (a latched image is thousands of
+	// bits) keep large temporaries on the stack: run with an unlimited stack.
 	cmd := exec.Command(bin, args...)
+	if sh, err := exec.LookPath("sh"); err == nil {
+		cmd = exec.Command(sh, append([]string{"-c", `ulimit -s unlimited 2>/dev/null || ulimit -s 1048576 2>/dev/null; exec "$0" "$@"`, bin}, args...)...)
+	}
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -180,7 +185,11 @@ func Build(dir string) (string, error) {
 		h.Write(b)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	bin := filepath.Join(dir, "obj_dir", "vsim")
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(abs, "obj_dir", "vsim") // absolute: it runs with dir as its working directory
 	stamp := filepath.Join(dir, "obj_dir", "wdc.stamp")
 	if old, err := os.ReadFile(stamp); err == nil && string(old) == sum {
 		if _, err := os.Stat(bin); err == nil {

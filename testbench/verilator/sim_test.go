@@ -201,8 +201,17 @@ func TestOpsBitExact(t *testing.T) {
 	inputs := randomInputs(g, 200, 6)
 	d, c, dir := emitCheck(t, g, verilog.Options{}, inputs, Options{})
 	t.Logf("latency %d, II %d", c.LatencyCycles, c.IICycles)
-	// back-pressure: the same words, whatever the consumer's pace
-	c2, err := Run(g, dir, inputs, Options{ReadySeed: 5})
+	// back-pressure: the same words, whatever the consumer's pace; the
+	// directory given relative to the working directory
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Run(g, rel, inputs, Options{ReadySeed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
