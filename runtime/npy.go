@@ -143,7 +143,7 @@ func ReadNPY(r io.Reader) (*ir.Tensor, error) {
 			b := raw[i*dt.size:]
 			switch dt.size {
 			case 2:
-				t.F[i] = halfToFloat(dt.order.Uint16(b))
+				t.F[i] = HalfToFloat(dt.order.Uint16(b))
 			case 4:
 				t.F[i] = math.Float32frombits(dt.order.Uint32(b))
 			case 8:
@@ -421,7 +421,7 @@ func WriteNPY(w io.Writer, t *ir.Tensor) error {
 		case ir.F64:
 			le.PutUint64(b[:], math.Float64bits(float64(t.F[i])))
 		case ir.F16:
-			le.PutUint16(b[:], floatToHalf(t.F[i]))
+			le.PutUint16(b[:], FloatToHalf(t.F[i]))
 		case ir.Bool:
 			b[0] = 0
 			if t.I[i] != 0 {
@@ -524,61 +524,4 @@ func SaveNPZ(path string, ts map[string]*ir.Tensor) error {
 		return fmt.Errorf("%s: %v", path, err)
 	}
 	return f.Close()
-}
-
-// halfToFloat converts an IEEE 754 binary16 value to float32.
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case exp == 0:
-		// zero or subnormal: frac · 2^-24
-		f := float32(frac) * float32(1.0/(1<<24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
-}
-
-// floatToHalf converts float32 to binary16, rounding to nearest even.
-func floatToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	frac := b & 0x7fffff
-	if exp == 0xff {
-		if frac != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		m := frac | 0x800000
-		shift := uint32(14 - e)
-		h := m >> shift
-		rem := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 != 0) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(e)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 != 0) {
-		h++ // may carry into the exponent, which is still correct
-	}
-	return sign | uint16(h)
 }
