@@ -395,7 +395,7 @@ func reduceKernel(n *ir.Node, in []*ir.Tensor, isMax bool) (*ir.Tensor, error) {
 		} else if ot.Elem.Kind == ir.Fixed {
 			out.I[o] = iacc[o]
 		} else {
-			out.I[o] = wrapInt(iacc[o], ot.Elem)
+			out.I[o] = WrapInt(iacc[o], ot.Elem)
 		}
 	}
 	return out, nil

@@ -262,7 +262,7 @@ func binaryKernel(op string) Kernel {
 		forEachRow(it, st, func(row int, offs []int) {
 			dst := out.I[row*inner : (row+1)*inner]
 			for j := range dst {
-				dst[j] = wrapInt(f(a.I[offs[0]+j*ia], b.I[offs[1]+j*ib]), e)
+				dst[j] = WrapInt(f(a.I[offs[0]+j*ia], b.I[offs[1]+j*ib]), e)
 			}
 		})
 		if divZero {

@@ -227,11 +227,19 @@ func padKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 // value with the target's rounding and overflow modes; from fixed to an
 // integer truncates the value toward zero and saturates.
 func castKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
-	x := in[0]
 	to, err := ir.ParseElem(n.Str("to"))
 	if err != nil {
 		return nil, err
 	}
+	return Cast(in[0], to), nil
+}
+
+// Cast converts x to element type to, as the cast op does: to a float
+// exactly where it can, floats to integers truncate toward zero and
+// saturate (NaN gives 0), integers wrap to a narrower width, anything
+// non-zero (NaN too) is true, and fixed point rounds and overflows as its
+// type says.
+func Cast(x *ir.Tensor, to ir.Elem) *ir.Tensor {
 	out := ir.NewTensor(to, x.Shape)
 	from := x.Elem
 	for i := 0; i < x.Len(); i++ {
@@ -258,10 +266,10 @@ func castKernel(n *ir.Node, in []*ir.Tensor) (*ir.Tensor, error) {
 		case from.IsFloat() || from.Kind == ir.Fixed:
 			out.I[i] = floatToInt(x.Float(i), to)
 		default:
-			out.I[i] = wrapInt(x.I[i], to)
+			out.I[i] = WrapInt(x.I[i], to)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // fixedOverflow applies e's overflow mode to a raw word.
@@ -269,7 +277,7 @@ func fixedOverflow(v int64, e ir.Elem) int64 {
 	if e.Ovf == ir.Saturate {
 		return satInt(v, e)
 	}
-	return wrapInt(v, e)
+	return WrapInt(v, e)
 }
 
 // shiftRound drops sh fraction bits from v with the given rounding.

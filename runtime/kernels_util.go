@@ -182,9 +182,9 @@ func needFloat(op string, in []*ir.Tensor) error {
 	return nil
 }
 
-// wrapInt reduces v to e's width with two's-complement wrap-around (as
+// WrapInt reduces v to e's width with two's-complement wrap-around (as
 // numpy and C integer arithmetic do); bool maps non-zero to 1.
-func wrapInt(v int64, e ir.Elem) int64 {
+func WrapInt(v int64, e ir.Elem) int64 {
 	switch e.Kind {
 	case ir.I8:
 		return int64(int8(v))
@@ -260,7 +260,7 @@ func floatToFixed(f float64, e ir.Elem) int64 {
 		m := math.Ldexp(1, e.W)
 		s = math.Mod(s, m)
 	}
-	return wrapInt(int64(s), e)
+	return WrapInt(int64(s), e)
 }
 
 // broadcastStrides gives, for each dimension of out, the stride of in

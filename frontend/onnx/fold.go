@@ -5,9 +5,9 @@ package onnx
 
 import (
 	"fmt"
-	"math"
 
 	"wdc/ir"
+	"wdc/runtime"
 )
 
 func budget(shape ir.Shape, e ir.Elem, maxBytes int64) error {
@@ -16,57 +16,6 @@ func budget(shape ir.Shape, e ir.Elem, maxBytes int64) error {
 		return fmt.Errorf("a folded constant of shape %v exceeds the memory budget of %d bytes", shape, maxBytes)
 	}
 	return nil
-}
-
-// castTensor converts t to e: floats to integers truncate toward zero and
-// saturate, integers wrap to narrower integers, anything non-zero is true.
-func castTensor(t *ir.Tensor, e ir.Elem) *ir.Tensor {
-	out := ir.NewTensor(e, t.Shape)
-	n := t.Len()
-	for i := 0; i < n; i++ {
-		switch {
-		case e.IsFloat() && t.Elem.IsFloat():
-			out.F[i] = t.F[i]
-		case e.IsFloat():
-			out.F[i] = float32(t.I[i])
-		case e.Kind == ir.Bool:
-			if (t.Elem.IsFloat() && t.F[i] != 0) || (!t.Elem.IsFloat() && t.I[i] != 0) {
-				out.I[i] = 1
-			}
-		case t.Elem.IsFloat():
-			f := math.Trunc(float64(t.F[i]))
-			lo, hi := e.IntRange()
-			switch {
-			case math.IsNaN(f):
-				out.I[i] = 0
-			case f <= float64(lo):
-				out.I[i] = lo
-			case f >= float64(hi):
-				out.I[i] = hi
-			default:
-				out.I[i] = int64(f)
-			}
-		default:
-			out.I[i] = wrapTo(t.I[i], e)
-		}
-	}
-	return out
-}
-
-func wrapTo(v int64, e ir.Elem) int64 {
-	switch e.Kind {
-	case ir.I8:
-		return int64(int8(v))
-	case ir.U8:
-		return int64(uint8(v))
-	case ir.I16:
-		return int64(int16(v))
-	case ir.U16:
-		return int64(uint16(v))
-	case ir.I32:
-		return int64(int32(v))
-	}
-	return v
 }
 
 func gatherTensor(data, idx *ir.Tensor, axis int, maxBytes int64) (*ir.Tensor, error) {
@@ -252,7 +201,7 @@ func binaryTensor(op string, a, b *ir.Tensor, maxBytes int64) (*ir.Tensor, error
 			}
 			z = x / y
 		}
-		out.I[i] = wrapTo(z, a.Elem)
+		out.I[i] = runtime.WrapInt(z, a.Elem)
 	}
 	return out, nil
 }

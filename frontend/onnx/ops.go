@@ -492,7 +492,7 @@ func (nd *node) cast() error {
 		if err != nil {
 			return err
 		}
-		return nd.setConst(castTensor(c, e))
+		return nd.setConst(runtime.Cast(c, e))
 	}
 	t, err := nd.typeOf(0)
 	if err != nil {
