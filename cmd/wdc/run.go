@@ -20,6 +20,7 @@ import (
 	"wdc/passes/convalgo"
 	"wdc/passes/quantize"
 	"wdc/runtime"
+	"wdc/testbench/check"
 )
 
 func newRunCmd() *cobra.Command {
@@ -160,36 +161,18 @@ func runFloat(w io.Writer, name string, g *ir.Graph, feeds map[string]*ir.Tensor
 		return nil, fmt.Errorf("the interpreter, for comparison: %v", err)
 	}
 	for _, v := range g.Outputs {
-		abs, rel, ok := compareFloat(outs[v.Name], ref[v.Name], runRTol, runATol)
-		if !ok {
-			return nil, fmt.Errorf("target %s disagrees with the interpreter on output %s: max abs error %.3g, max rel error %.3g (tolerance rtol %g, atol %g)", name, v.Name, abs, rel, runRTol, runATol)
+		got, want := outs[v.Name], ref[v.Name]
+		if got == nil || !got.Type.Equal(want.Type) {
+			return nil, fmt.Errorf("target %s gave output %s as %v, the interpreter as %v", name, v.Name, got, want.Type)
 		}
-		fmt.Fprintf(w, "%s: output %s matches the interpreter (max abs error %.3g, max rel error %.3g; first run %v)\n", name, v.Name, abs, rel, elapsed.Round(time.Microsecond))
+		d := check.Compare(got, want, runRTol, runATol)
+		if d.Bad > 0 {
+			return nil, fmt.Errorf("target %s disagrees with the interpreter on output %s: %d values outside rtol %g, atol %g (max abs error %.3g, max rel error %.3g; first at %d: %g vs %g)",
+				name, v.Name, d.Bad, runRTol, runATol, d.MaxAbs, d.MaxRel, d.First, got.Float(d.First), want.Float(d.First))
+		}
+		fmt.Fprintf(w, "%s: output %s matches the interpreter (max abs error %.3g, max rel error %.3g; first run %v)\n", name, v.Name, d.MaxAbs, d.MaxRel, elapsed.Round(time.Microsecond))
 	}
 	return outs, nil
-}
-
-// compareFloat checks |got-want| <= atol + rtol*|want| element-wise.
-func compareFloat(got, want *ir.Tensor, rtol, atol float64) (maxAbs, maxRel float64, ok bool) {
-	if got == nil || want == nil || !got.Type.Equal(want.Type) {
-		return math.Inf(1), math.Inf(1), false
-	}
-	ok = true
-	for i := 0; i < want.Len(); i++ {
-		a, b := got.Float(i), want.Float(i)
-		d := math.Abs(a - b)
-		if math.IsNaN(d) && !(math.IsNaN(a) && math.IsNaN(b)) {
-			d = math.Inf(1)
-		}
-		maxAbs = math.Max(maxAbs, d)
-		if b != 0 {
-			maxRel = math.Max(maxRel, d/math.Abs(b))
-		}
-		if d > atol+rtol*math.Abs(b) {
-			ok = false
-		}
-	}
-	return maxAbs, maxRel, ok
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.\-]+`)

@@ -360,6 +360,50 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", "; ")
 }
 
+// Diff is how far a result is from the expected one.
+type Diff struct {
+	MaxAbs, MaxRel float64
+	Bad            int // elements outside the tolerance
+	First          int // index of the first of them, -1 if none
+}
+
+// Compare checks got against want (same number of elements) element by
+// element: a float passes when |got−want| <= atol + rtol·|want| (NaN
+// matches NaN), an integer when it is equal.
+func Compare(got, want *ir.Tensor, rtol, atol float64) Diff {
+	d := Diff{First: -1}
+	float := want.Elem.IsFloat()
+	for i := 0; i < want.Len(); i++ {
+		var g, w float64
+		if float {
+			g, w = float64(got.F[i]), float64(want.F[i])
+			if math.IsNaN(g) && math.IsNaN(w) || g == w {
+				continue
+			}
+		} else {
+			if got.I[i] == want.I[i] {
+				continue
+			}
+			g, w = float64(got.I[i]), float64(want.I[i])
+		}
+		e := math.Abs(g - w)
+		if math.IsNaN(e) {
+			e = math.Inf(1)
+		}
+		d.MaxAbs = math.Max(d.MaxAbs, e)
+		if w != 0 {
+			d.MaxRel = math.Max(d.MaxRel, e/math.Abs(w))
+		}
+		if !float || !(e <= atol+rtol*math.Abs(w)) {
+			d.Bad++
+			if d.First < 0 {
+				d.First = i
+			}
+		}
+	}
+	return d
+}
+
 // closeRunner releases a compiled runner's resources (loaded libraries,
 // build folders) when it has any.
 func closeRunner(r Runner) {
@@ -512,45 +556,12 @@ func runSet(g *ir.Graph, run Runner, set DataSet, ins []*ir.Tensor, realIn []str
 		if t.Elem.IsFloat() != want.Elem.IsFloat() {
 			return fmt.Errorf("output %q: element type %v, want %v", name, t.Elem, want.Elem)
 		}
-		bad, worst := 0, -1
 		if want.Elem.IsFloat() {
 			r.Integer = false
-			for i := range want.F {
-				g, w := float64(t.F[i]), float64(want.F[i])
-				if math.IsNaN(g) && math.IsNaN(w) || g == w {
-					continue
-				}
-				d := math.Abs(g - w)
-				if math.IsNaN(d) {
-					d = math.Inf(1)
-				}
-				r.MaxAbs = math.Max(r.MaxAbs, d)
-				if w != 0 {
-					r.MaxRel = math.Max(r.MaxRel, d/math.Abs(w))
-				}
-				if !(d <= atol+rtol*math.Abs(w)) {
-					bad++
-					if worst < 0 {
-						worst = i
-					}
-				}
-			}
-		} else {
-			for i := range want.I {
-				d := math.Abs(float64(t.I[i] - want.I[i]))
-				if d == 0 {
-					continue
-				}
-				r.MaxAbs = math.Max(r.MaxAbs, d)
-				if want.I[i] != 0 {
-					r.MaxRel = math.Max(r.MaxRel, d/math.Abs(float64(want.I[i])))
-				}
-				bad++
-				if worst < 0 {
-					worst = i
-				}
-			}
 		}
+		d := Compare(t, want, rtol, atol)
+		r.MaxAbs, r.MaxRel = math.Max(r.MaxAbs, d.MaxAbs), math.Max(r.MaxRel, d.MaxRel)
+		bad, worst := d.Bad, d.First
 		if bad > 0 {
 			r.Pass = false
 			msgs = append(msgs, fmt.Sprintf("output %q: %d of %d values differ (first at %d: got %g, want %g)", name, bad, want.Len(), worst, t.Float(worst), want.Float(worst)))
