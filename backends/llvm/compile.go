@@ -295,57 +295,20 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		p.where[out] = storage{kind: stOutput, idx: j}
 		copies = append(copies, &kernel{name: fmt.Sprintf("copy_output%d", j), f: copyFunc(v.Type.Shape.Elements(), v.Type.Elem.Kind), args: []*ir.Value{v, out}, out: out})
 	}
-	// Group nodes: a fusable producer takes the chain of element-wise
-	// readers that follow it (each the only reader of the previous
-	// result, which is not a graph output).
-	users := g.Users()
-	index := map[*ir.Node]int{}
-	for i, n := range g.Nodes {
-		index[n] = i
-	}
+	// One kernel per fusion group (loop.FusionGroups).
 	isOut := map[*ir.Value]bool{}
 	for _, v := range g.Outputs {
 		isOut[v] = true
 	}
-	done := map[*ir.Node]bool{}
+	users := g.Users()
 	packed := map[*ir.Value][]float32{} // constant GEMM A operands stored as packed panels
-	for _, n := range g.Nodes {
-		if done[n] {
-			continue
-		}
-		group := []*ir.Node{n}
-		if !opts.NoFuse && loop.Fusable(n.Op) {
-			cur := n.Out
-			for !isOut[cur] && len(users[cur]) == 1 {
-				c := users[cur][0]
-				if loop.CanFuse(cur, c) != nil || done[c] || !operandsReady(c, cur, index, index[n]) {
-					break
-				}
-				group = append(group, c)
-				cur = c.Out
-			}
-		}
-		for _, m := range group {
-			done[m] = true
-		}
+	for _, gr := range loop.FusionGroups(g, !opts.NoFuse) {
+		group, n := gr.Nodes, gr.Nodes[0]
 		f, gm, err := lowerGroup(group, opts)
 		if err != nil {
 			return nil, err
 		}
-		last := group[len(group)-1]
-		args := append([]*ir.Value(nil), n.Inputs...)
-		prev := n.Out
-		for _, c := range group[1:] {
-			if len(c.Inputs) == 2 {
-				if c.Inputs[0] == prev {
-					args = append(args, c.Inputs[1])
-				} else {
-					args = append(args, c.Inputs[0])
-				}
-			}
-			prev = c.Out
-		}
-		args = append(args, last.Out)
+		last, args := group[len(group)-1], gr.Args
 		if f.Alias && !isOut[last.Out] {
 			p.alias[last.Out] = p.root(n.Inputs[0])
 			continue
@@ -484,17 +447,6 @@ func lowerGroup(group []*ir.Node, opts Options) (*loop.Func, *loop.Gemm, error) 
 		return f, nil, err
 	}
 	return loop.LowerGemm(group)
-}
-
-// operandsReady reports whether c's operands other than prev are
-// available when the group's producer (at position at) runs.
-func operandsReady(c *ir.Node, prev *ir.Value, index map[*ir.Node]int, at int) bool {
-	for _, in := range c.Inputs {
-		if in != prev && in.Producer != nil && index[in.Producer] >= at {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *Program) root(v *ir.Value) *ir.Value {
