@@ -75,14 +75,10 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	}}
 	px := C * xw // bits of one pixel (all channels)
 	N := H * W * px
-	// the image in pixel-major (HWC) order
-	o.f("  // the image re-ordered pixel-major (HWC): pixel r·%d+c holds its %d channel(s)\n", W, C)
-	o.f("  wire [%d:0] hwc;\n", N-1)
-	for p := 0; p < H*W; p++ {
-		for c := 0; c < C; c++ {
-			o.f("  assign %s = %s;\n", slice("hwc", p*C+c, xw), slice("in0", c*H*W+p, xw))
-		}
-	}
+	// One shift register per input channel (its plane is contiguous in the
+	// CHW input), so no wide re-ordering of the image is needed: a pixel's
+	// channels are the low words of the C registers.
+	plane := H * W * xw
 	rw := max(bitsFor(big.NewInt(int64(Hp-1))), 1)
 	cw := max(bitsFor(big.NewInt(int64(Wp-1))), 1)
 	bitsOf := func(n int, f func(i int) bool) string {
@@ -105,10 +101,16 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	o.f("  wire [%d:0] colpad = %s;\n", Wp-1, bitsOf(Wp, func(i int) bool { return i < pl || i >= pl+W }))
 	o.f("  wire [%d:0] rowok = %s;\n", Hp-1, bitsOf(Hp, func(i int) bool { return ok(i, K1, s1, pt, Ho) }))
 	o.f("  wire [%d:0] colok = %s;\n", Wp-1, bitsOf(Wp, func(i int) bool { return ok(i, K2, s2, pl, Wo) }))
-	o.f("  reg  [%d:0] xr;      // the latched image, shifted out pixel by pixel\n", N-1)
+	for c := 0; c < C; c++ {
+		o.f("  reg  [%d:0] xr%d;      // channel %d of the latched image, shifted out pixel by pixel\n", plane-1, c, c)
+	}
 	o.f("  reg  run;\n  reg  [%d:0] pr;\n  reg  [%d:0] pc;\n  reg  winv;\n", rw-1, cw-1)
 	o.f("  wire pad = %s | %s;\n", bitAt("rowpad", "pr", Hp), bitAt("colpad", "pc", Wp))
-	o.f("  wire [%d:0] pix = pad ? %d'd0 : xr[%d:0];\n", px-1, px, px-1)
+	lows := make([]string, C)
+	for c := 0; c < C; c++ {
+		lows[c] = fmt.Sprintf("xr%d[%d:0]", c, xw-1)
+	}
+	o.f("  wire [%d:0] pix = pad ? %d'd0 : {%s};\n", px-1, px, joinRev(lows))
 	lb := (K1-1)*Wp + K2
 	o.f("  reg  [%d:0] lb;      // line buffer: lb pixel 0 is the newest\n", lb*px-1)
 	o.f("  always @(posedge clk) begin\n")
@@ -122,10 +124,12 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	o.f("      winv <= run & %s & %s;\n", bitAt("rowok", "pr", Hp), bitAt("colok", "pc", Wp))
 	o.f("    end\n  end\n")
 	o.f("  always @(posedge clk) if (en) begin\n")
-	if H*W > 1 {
-		o.f("    if (in_valid) xr <= hwc;\n    else if (run & ~pad) xr <= {%d'd0, xr[%d:%d]};\n", px, N-1, px)
-	} else {
-		o.f("    if (in_valid) xr <= hwc;\n")
+	for c := 0; c < C; c++ {
+		if H*W > 1 {
+			o.f("    if (in_valid) xr%d <= in0[%d:%d];\n    else if (run & ~pad) xr%d <= {%d'd0, xr%d[%d:%d]};\n", c, (c+1)*plane-1, c*plane, c, xw, c, plane-1, xw)
+		} else {
+			o.f("    if (in_valid) xr%d <= in0[%d:%d];\n", c, (c+1)*plane-1, c*plane)
+		}
 	}
 	if lb > 1 {
 		o.f("    if (run) lb <= {lb[%d:0], pix};\n", (lb-1)*px-1)
@@ -144,6 +148,19 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 		}
 	}
 	outs, tstages := b.macArray(&o, "", src, mac{xe: xe, we: we, dst: dst, w: w, bias: bias, aw: aw, af: af, ps: ps, bs: bs, pw: pw}, &g.layer)
+	// casts and ReLUs that only read this layer's result, applied per output pixel
+	if chain := b.epilogue(n); len(chain) > 0 {
+		fe := dst
+		for m := range outs {
+			name := fmt.Sprintf("z%d", m)
+			o.f("  wire [%d:0] %s = %s;\n", dst.W-1, name, outs[m])
+			outs[m], fe = applyEpilogue(&o, name, name, dst, chain, &g.layer)
+		}
+		dw = fe.W
+		var note string
+		g.out, note = b.fuse(n, chain)
+		g.comment = append(g.comment, note)
+	}
 	// valid of the products, then of each adder stage
 	o.f("  reg  [%d:0] tv;      // tv[0]: products valid; tv[%d]: sums valid\n", tstages, tstages)
 	if tstages == 0 {
@@ -153,17 +170,17 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	}
 	opx := M * dw
 	no := Ho * Wo
-	o.f("  wire [%d:0] ypix = {%s};\n", opx-1, joinRev(outs))
-	o.f("  reg  [%d:0] yo;      // output pixels (all channels), the first at the bottom\n", no*opx-1)
-	if no > 1 {
-		o.f("  always @(posedge clk) if (en && tv[%d]) yo <= {ypix, yo[%d:%d]};\n", tstages, no*opx-1, opx)
-	} else {
-		o.f("  always @(posedge clk) if (en && tv[%d]) yo <= ypix;\n", tstages)
-	}
+	// one shift register per output channel: the CHW output is their concatenation
+	om := no * dw
 	for m := 0; m < M; m++ {
-		for q := 0; q < no; q++ {
-			o.f("  assign %s = %s;\n", slice("out", m*no+q, dw), slice("yo", q*M+m, dw))
+		o.f("  wire [%d:0] yp%d = %s;\n", dw-1, m, outs[m])
+		o.f("  reg  [%d:0] yo%d;      // output channel %d, the first pixel at the bottom\n", om-1, m, m)
+		if no > 1 {
+			o.f("  always @(posedge clk) if (en && tv[%d]) yo%d <= {yp%d, yo%d[%d:%d]};\n", tstages, m, m, m, om-1, dw)
+		} else {
+			o.f("  always @(posedge clk) if (en && tv[%d]) yo%d <= yp%d;\n", tstages, m, m)
 		}
+		o.f("  assign out[%d:%d] = yo%d;\n", (m+1)*om-1, m*om, m)
 	}
 	g.layer.Registers += N + lb*px + no*opx + rw + cw + 2 + tstages + 1
 	g.layer.LogicBits += px + opx

@@ -217,6 +217,10 @@ type builder struct {
 	insts  vw
 	delays map[string]string // "bus@k" -> delayed net
 	ii     int
+	// fusion of element-wise epilogues into streamed layers (conv_epilogue.go)
+	users map[*ir.Value][]*ir.Node
+	out   *ir.Value         // the region's output value
+	fused map[*ir.Node]bool // nodes generated inside an earlier layer
 }
 
 func build(g *ir.Graph, opts Options) (*builder, error) {
@@ -258,12 +262,16 @@ func build(g *ir.Graph, opts Options) (*builder, error) {
 			}
 		}
 	}
-	b := &builder{g: g, opts: opts, top: opts.Top, sigs: map[*ir.Value]*sig{}, used: map[string]bool{opts.Top: true}, delays: map[string]string{}, ii: 1}
+	b := &builder{g: g, opts: opts, top: opts.Top, sigs: map[*ir.Value]*sig{}, used: map[string]bool{opts.Top: true}, delays: map[string]string{}, ii: 1,
+		users: g.Users(), out: out, fused: map[*ir.Node]bool{}}
 	b.design = &Design{Top: opts.Top, ClockMHz: opts.ClockMHz}
 	b.design.Input = port(in)
 	b.design.Output = port(out)
 	b.sigs[in] = &sig{v: in, bus: "in_bus", e: in.Type.Elem, n: in.Type.Shape.Elements(), stage: 0}
 	for i, n := range nodes {
+		if b.fused[n] {
+			continue
+		}
 		if err := b.node(i, n); err != nil {
 			return nil, err
 		}

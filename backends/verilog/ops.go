@@ -27,6 +27,7 @@ type gen struct {
 	mems    []file
 	ii      int // initiation interval the layer needs (reuse factor)
 	comment []string
+	out     *ir.Value // the layer's result when later nodes were fused into it (nil: the node's own)
 }
 
 const unusedNote = "/* verilator lint_off UNUSEDSIGNAL */ // casts and lookups keep only the bits they need\n"
@@ -91,19 +92,23 @@ func (b *builder) node(i int, n *ir.Node) error {
 	for _, s := range dyn {
 		start = max(start, s.stage)
 	}
-	out := n.Out.Type.Elem
-	cnt := n.Out.Type.Shape.Elements()
-	outBus := "n_" + netName(n.Name())
-	for k := 0; b.usedNet(outBus); k++ {
-		outBus = fmt.Sprintf("n%d_%s", k, netName(n.Name()))
+	res := n.Out
+	if g.out != nil {
+		res = g.out
 	}
-	os := &sig{v: n.Out, bus: outBus, e: out, n: cnt, stage: start + g.latency}
-	b.sigs[n.Out] = os
+	out := res.Type.Elem
+	cnt := res.Type.Shape.Elements()
+	outBus := "n_" + netName(res.Name)
+	for k := 0; b.usedNet(outBus); k++ {
+		outBus = fmt.Sprintf("n%d_%s", k, netName(res.Name))
+	}
+	os := &sig{v: res, bus: outBus, e: out, n: cnt, stage: start + g.latency}
+	b.sigs[res] = os
 
 	// The module file.
 	var m vw
 	m.f("%s", header(mod, fmt.Sprintf("layer %q (%s)", n.Name(), n.Op), append([]string{
-		fmt.Sprintf("result: %v", n.Out.Type),
+		fmt.Sprintf("result: %v", res.Type),
 		fmt.Sprintf("latency: %d cycle(s)", g.latency),
 	}, g.comment...)...))
 	if strings.HasPrefix(g.body, unusedNote) {
@@ -123,7 +128,7 @@ func (b *builder) node(i int, n *ir.Node) error {
 			ports = append(ports, fmt.Sprintf("  input  wire [%d:0] %s // %q: %v", op.shape.Elements()*op.e.W-1, op.port, op.v.Name, op.v.Type))
 		}
 	}
-	ports = append(ports, fmt.Sprintf("  output wire [%d:0] out // %v", cnt*out.W-1, n.Out.Type))
+	ports = append(ports, fmt.Sprintf("  output wire [%d:0] out // %v", cnt*out.W-1, res.Type))
 	m.f("module %s (\n", mod)
 	for j, p := range ports {
 		sep := ","
@@ -148,8 +153,8 @@ func (b *builder) node(i int, n *ir.Node) error {
 	b.design.Files = append(b.design.Files, mod+".v")
 
 	// The instance in the top level.
-	b.decls.f("  wire [%d:0] %s /*verilator public_flat_rd*/; // %q %v, valid at stage %d\n", cnt*out.W-1, outBus, n.Name(), n.Out.Type, os.stage)
-	b.design.Taps = append(b.design.Taps, Tap{Value: n.Name(), Net: outBus, W: out.W, Count: cnt, Stage: os.stage})
+	b.decls.f("  wire [%d:0] %s /*verilator public_flat_rd*/; // %q %v, valid at stage %d\n", cnt*out.W-1, outBus, res.Name, res.Type, os.stage)
+	b.design.Taps = append(b.design.Taps, Tap{Value: res.Name, Net: outBus, W: out.W, Count: cnt, Stage: os.stage})
 	var conns []string
 	if g.seq {
 		conns = append(conns, ".clk(clk)", ".en(en)")
@@ -161,12 +166,12 @@ func (b *builder) node(i int, n *ir.Node) error {
 		conns = append(conns, fmt.Sprintf(".in%d(%s)", j, b.delayed(s, start-s.stage)))
 	}
 	conns = append(conns, fmt.Sprintf(".out(%s)", outBus))
-	b.insts.f("  // %s (%s) -> %v, stage %d..%d\n", n.Name(), n.Op, n.Out.Type, start, os.stage)
+	b.insts.f("  // %s (%s) -> %v, stage %d..%d\n", n.Name(), n.Op, res.Type, start, os.stage)
 	b.insts.f("  %s u_%s (\n", mod, mod)
 	b.insts.f("    %s\n  );\n", strings.Join(conns, ",\n    "))
 
 	g.layer.Module, g.layer.File, g.layer.Node, g.layer.Op = mod, mod+".v", n.Name(), n.Op
-	g.layer.Precision, g.layer.Latency, g.layer.Stage = n.Out.Type.String(), g.latency, os.stage
+	g.layer.Precision, g.layer.Latency, g.layer.Stage = res.Type.String(), g.latency, os.stage
 	b.design.Layers = append(b.design.Layers, g.layer)
 	return nil
 }
