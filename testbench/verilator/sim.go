@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"wdc/backends/verilog"
 )
@@ -196,20 +199,112 @@ func Build(dir string) (string, error) {
 			return bin, nil
 		}
 	}
-	args := []string{"--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "--top-module", d.Top,
-		"-Mdir", "obj_dir", "-o", "vsim", "-CFLAGS", "-O1", "--x-assign", "fast", "--x-initial", "fast"}
+	opt := optLevel()
+	flags := verilateFlags()
+	key := cacheKey(vl, sum, append(append([]string{}, flags...), opt))
+	if fromCache(key, bin) {
+		if err := os.WriteFile(stamp, []byte(sum), 0o644); err != nil {
+			return "", err
+		}
+		writeBuildLog(dir, BuildTimes{Cached: true})
+		return bin, nil
+	}
+	// 1. Verilator translates the design to C++ (single-threaded here)
+	t0 := time.Now()
+	os.RemoveAll(filepath.Join(dir, "obj_dir"))
+	args := append(append([]string{}, flags...), "-Mdir", "obj_dir", "-o", "vsim", "--top-module", d.Top)
 	args = append(args, d.Files...)
 	args = append(args, HarnessFile)
 	cmd := exec.Command(vl, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("verilator build of %s failed: %v\n%s", dir, err, tail(string(out), 4000))
+		return "", fmt.Errorf("verilator on %s failed: %v\n%s", dir, err, tail(string(out), 4000))
+	}
+	t1 := time.Now()
+	// 2. g++ compiles it, with Verilator's run-time library from the cache
+	rt := runtimeKey(vl, opt)
+	reused := runtimeFromCache(rt, filepath.Join(dir, "obj_dir"))
+	mk := exec.Command("make", "-C", "obj_dir", "-f", "V"+d.Top+".mk", "-j", strconv.Itoa(max(goruntime.NumCPU(), 1)),
+		"OPT_FAST="+opt, "OPT_SLOW="+opt, "OPT_GLOBAL="+opt, "vsim")
+	mk.Dir = dir
+	mk.Env = os.Environ()
+	if cc, err := exec.LookPath("ccache"); err == nil && os.Getenv("OBJCACHE") == "" {
+		mk.Env = append(mk.Env, "OBJCACHE="+cc) // verilated.mk prefixes every compile with it
+	}
+	out, err = mk.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("compiling the Verilator model of %s failed: %v\n%s", dir, err, tail(string(out), 4000))
+	}
+	t2 := time.Now()
+	if !reused {
+		runtimeToCache(rt, filepath.Join(dir, "obj_dir"))
 	}
 	if err := os.WriteFile(stamp, []byte(sum), 0o644); err != nil {
 		return "", err
 	}
+	toCache(key, bin)
+	writeBuildLog(dir, BuildTimes{Verilate: t1.Sub(t0), Compile: t2.Sub(t1), RuntimeCached: reused})
 	return bin, nil
+}
+
+// optLevel is the g++ optimisation of the model. The generated C++ of a
+// design with thousands of constant products is large (megabytes), and
+// g++ spends almost all of a build's time optimising it: verilated.mk
+// compiles the model with -Os by default, which took the jet tagger's
+// build 3 to 12 minutes here, against about 30 s at -O0. A simulation
+// runs a few thousand to a few hundred thousand cycles, so the model is
+// compiled without optimisation; WDC_VERILATOR_OPT overrides the level
+// (e.g. -O2 for long runs).
+func optLevel() string {
+	if v := strings.TrimSpace(os.Getenv("WDC_VERILATOR_OPT")); v != "" {
+		return v
+	}
+	return "-O0"
+}
+
+// verilateFlags are Verilator's arguments. Its DFG optimiser is off: on
+// wide buses it merged thousands of word assignments into chains of ever
+// wider concatenation temporaries (quadratic code; it doubled the
+// verilation time of the MNIST CNN and gave g++ huge functions).
+func verilateFlags() []string {
+	return []string{"--cc", "--exe", "-Wno-fatal", "-fno-dfg", "--x-assign", "fast", "--x-initial", "fast"}
+}
+
+// BuildTimes is where a Build's time went (obj_dir/wdc.build.json).
+type BuildTimes struct {
+	Verilate      time.Duration `json:"verilate_ns"`              // Verilator translating the design to C++
+	Compile       time.Duration `json:"compile_ns"`               // g++ and the link
+	Cached        bool          `json:"cached,omitempty"`         // the simulator came from the build cache
+	RuntimeCached bool          `json:"runtime_cached,omitempty"` // Verilator's run-time library came from the cache
+}
+
+func (t BuildTimes) String() string {
+	if t.Cached {
+		return "simulator from the build cache"
+	}
+	s := fmt.Sprintf("verilator %.1fs, g++ %.1fs", t.Verilate.Seconds(), t.Compile.Seconds())
+	if t.RuntimeCached {
+		s += " (run-time library cached)"
+	}
+	return s
+}
+
+func writeBuildLog(dir string, t BuildTimes) {
+	if b, err := json.Marshal(t); err == nil {
+		os.WriteFile(filepath.Join(dir, "obj_dir", "wdc.build.json"), b, 0o644)
+	}
+}
+
+// LastBuild reports the time of the last Build of the design in dir.
+func LastBuild(dir string) (BuildTimes, error) {
+	var t BuildTimes
+	b, err := os.ReadFile(filepath.Join(dir, "obj_dir", "wdc.build.json"))
+	if err != nil {
+		return t, err
+	}
+	err = json.Unmarshal(b, &t)
+	return t, err
 }
 
 // Lint runs verilator --lint-only -Wall on the design in dir and returns

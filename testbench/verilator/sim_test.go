@@ -124,6 +124,9 @@ func emitCheck(t *testing.T, g *ir.Graph, opts verilog.Options, inputs []*ir.Ten
 	if err != nil {
 		t.Fatal(err)
 	}
+	if bt, err := LastBuild(dir); err == nil {
+		t.Logf("build: %v", bt)
+	}
 	if c.Mismatches != 0 {
 		t.Fatalf("%d of %d vectors differ; first: %v", c.Mismatches, c.Vectors, c.First)
 	}

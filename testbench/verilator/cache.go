@@ -1,0 +1,228 @@
+package verilator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The build cache keeps the simulators Build compiled, by the hash of
+// everything that goes into one (the Verilog sources, the harness, the
+// design description, the Verilator version and the build flags), so a
+// design that has not changed is not compiled again in another directory:
+// repeated test runs and `wdc sim` on a fresh copy of a design start at
+// once. WDC_VERILATOR_CACHE names the cache folder, or "off" disables it;
+// the default is wdc/verilator under the user's cache folder
+// (os.UserCacheDir, e.g. ~/.cache). It holds at most cacheEntries
+// simulators, the least recently used are removed.
+const cacheEntries = 24
+
+var versions sync.Map // verilator path -> its --version
+
+func verilatorVersion(vl string) string {
+	if v, ok := versions.Load(vl); ok {
+		return v.(string)
+	}
+	out, err := exec.Command(vl, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(out))
+	versions.Store(vl, v)
+	return v
+}
+
+func cacheDir() string {
+	v := strings.TrimSpace(os.Getenv("WDC_VERILATOR_CACHE"))
+	switch strings.ToLower(v) {
+	case "off", "0", "false", "no", "none":
+		return ""
+	case "":
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(d, "wdc", "verilator")
+	}
+	return v
+}
+
+// cacheKey is the cache entry of a build, "" when there is no cache.
+func cacheKey(vl, sum string, flags []string) string {
+	if cacheDir() == "" {
+		return ""
+	}
+	ver := verilatorVersion(vl)
+	if ver == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", vl, ver, strings.Join(flags, " "), sum)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// fromCache copies a cached simulator to bin; false when there is none.
+func fromCache(key, bin string) bool {
+	if key == "" {
+		return false
+	}
+	src := filepath.Join(cacheDir(), key, "vsim")
+	if _, err := os.Stat(src); err != nil {
+		return false
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return false
+	}
+	if err := copyFile(src, bin); err != nil {
+		os.Remove(bin)
+		return false
+	}
+	now := time.Now()
+	os.Chtimes(filepath.Join(cacheDir(), key), now, now) // recently used
+	return true
+}
+
+// toCache stores a freshly built simulator (errors only cost a rebuild later).
+func toCache(key, bin string) {
+	if key == "" {
+		return
+	}
+	dir := filepath.Join(cacheDir(), key)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("vsim.%d.tmp", os.Getpid()))
+	if err := copyFile(bin, tmp); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "vsim")); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	pruneCache()
+}
+
+func pruneCache() {
+	root := cacheDir()
+	ents, err := os.ReadDir(root)
+	if err != nil || len(ents) <= cacheEntries {
+		return
+	}
+	type ent struct {
+		name string
+		t    int64
+	}
+	var es []ent
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && e.IsDir() {
+			es = append(es, ent{e.Name(), info.ModTime().UnixNano()})
+		}
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].t > es[j].t })
+	for _, e := range es[min(len(es), cacheEntries):] {
+		os.RemoveAll(filepath.Join(root, e.name))
+	}
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runtimeKey names the cached objects of Verilator's run-time library
+// (verilated.o and the like, the same for every design: about 10 s of g++
+// per build otherwise), "" when there is no cache.
+func runtimeKey(vl, opt string) string {
+	if cacheDir() == "" {
+		return ""
+	}
+	ver := verilatorVersion(vl)
+	if ver == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", vl, ver, opt, os.Getenv("CXX"))
+	return "runtime-" + hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+func runtimeFiles(dir string) []string {
+	var fs []string
+	for _, pat := range []string{"verilated*.o", "verilated*.d"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		fs = append(fs, m...)
+	}
+	return fs
+}
+
+// runtimeFromCache copies the cached run-time objects into a freshly
+// verilated obj_dir (newer than its makefile, so make keeps them).
+func runtimeFromCache(key, objDir string) bool {
+	if key == "" {
+		return false
+	}
+	src := filepath.Join(cacheDir(), key)
+	fs := runtimeFiles(src)
+	if len(fs) == 0 {
+		return false
+	}
+	for _, f := range fs {
+		if err := copyFile(f, filepath.Join(objDir, filepath.Base(f))); err != nil {
+			for _, g := range fs {
+				os.Remove(filepath.Join(objDir, filepath.Base(g)))
+			}
+			return false
+		}
+	}
+	now := time.Now()
+	os.Chtimes(src, now, now)
+	return true
+}
+
+func runtimeToCache(key, objDir string) {
+	if key == "" {
+		return
+	}
+	fs := runtimeFiles(objDir)
+	if len(fs) == 0 {
+		return
+	}
+	tmp, err := os.MkdirTemp(cacheDir(), key+".tmp")
+	if err != nil {
+		if os.MkdirAll(cacheDir(), 0o755) != nil {
+			return
+		}
+		if tmp, err = os.MkdirTemp(cacheDir(), key+".tmp"); err != nil {
+			return
+		}
+	}
+	for _, f := range fs {
+		if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
+			os.RemoveAll(tmp)
+			return
+		}
+	}
+	if err := os.Rename(tmp, filepath.Join(cacheDir(), key)); err != nil {
+		os.RemoveAll(tmp) // another build stored it first
+	}
+}
