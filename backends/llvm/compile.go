@@ -68,7 +68,9 @@ type Options struct {
 	// algorithm it chose (loop.LowerConvAlgo). It may return (nil, nil)
 	// for "the backend's default": the runtime's GEMM when the producer
 	// reduces to one (loop.LowerGemm), else loop.LowerFused.
-	Lower func(nodes []*ir.Node) (*loop.Func, error)
+	// A non-nil Gemm comes with its Func as loop.LowerGemm returns them
+	// (e.g. loop.LowerWinogradGemm).
+	Lower func(nodes []*ir.Node) (*loop.Func, *loop.Gemm, error)
 	// NoGemm keeps dense, matmul and conv on their loop nests instead of
 	// the packed, register-blocked GEMM of the runtime.
 	NoGemm bool
@@ -334,8 +336,16 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 		k := &kernel{name: name, f: f, gemm: gm, args: args, out: last.Out}
 		if gm != nil {
 			// A constant A read by this kernel only is stored packed.
-			if av := args[gm.A.Param]; av.IsConst() && av.Type.Elem.Kind == ir.F32 && len(users[av]) == 1 && gm.A.Batch[0] == 0 && packed[av] == nil {
-				if swapConv(gm, p.ukr) {
+			av := args[gm.A.Param]
+			packable := av.IsConst() && av.Type.Elem.Kind == ir.F32 && len(users[av]) == 1 && gm.A.Batch[0] == 0 && packed[av] == nil
+			if gm.Conv != nil && gm.Conv.Winograd > 0 && (!packable || gm.Batch[1] != 1) {
+				gm.Conv.Winograd = 0 // needs its weights transformed at compile time: im2col instead
+			}
+			if packable {
+				if gm.Conv != nil && gm.Conv.Winograd > 0 {
+					packed[av] = packWinograd(gm, av.Const.F, p.ukr.MR)
+					k.pack.A = 3
+				} else if swapConv(gm, p.ukr) {
 					packed[av] = packAT(gm, av.Const.F, p.ukr.NR())
 					k.pack.A = 2
 				} else {
@@ -437,9 +447,9 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 // to one (and opts allow it).
 func lowerGroup(group []*ir.Node, opts Options) (*loop.Func, *loop.Gemm, error) {
 	if opts.Lower != nil {
-		f, err := opts.Lower(group)
+		f, gm, err := opts.Lower(group)
 		if err != nil || f != nil {
-			return f, nil, err
+			return f, gm, err
 		}
 	}
 	if opts.NoGemm {

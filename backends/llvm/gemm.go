@@ -59,13 +59,18 @@ func (u Microkernel) valid() error {
 
 // emitMicrokernel defines
 //
-//	void wdc_ukr(i64 kc, float *a, float *b, float *c, i64 ldc, i64 acc)
+//	void wdc_ukr(i64 kc, float *a, float *b, float *c, i64 ldc, i64 acc,
+//	             float *bm, float *add, i64 relu)
 //
 // computing the MR×NR tile C (row stride ldc) = (acc ? C : 0) + Σ_k
-// a[k·MR + i]·b[k·NR + j] for k < kc (kc ≥ 1), and wdc_ukr_R for R = 1 ..
-// MR-1, the same on the first R rows only (edge panels of A, still MR
-// floats per k), so that a product with M not a multiple of MR does no
-// work on padding rows.
+// a[k·MR + i]·b[k·NR + j] for k < kc (kc ≥ 1), then, in registers before
+// the store, the epilogue of the last K block: + bm[i] (a bias per row,
+// when bm is not null), + add[i·ldc + j] (a residual laid out like C,
+// when not null), max(·, 0) when relu ≠ 0 — the C driver's epilogue
+// order, so results do not depend on which one applied it. wdc_ukr_R for
+// R = 1 .. MR-1 is the same on the first R rows only (edge panels of A,
+// still MR floats per k), so that a product with M not a multiple of MR
+// does no work on padding rows.
 func (mod *module) emitMicrokernel(u Microkernel) {
 	fma := mod.m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), types.NewVector(uint64(u.VW), f32), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)))
 	mod.emitUkr(u, u.MR, "wdc_ukr", fma)
@@ -80,13 +85,14 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	vt := types.NewVector(uint64(u.VW), f32)
 	vtp := types.NewPointer(vt)
 	pk, pa, pb, pc, pldc, pacc := ir.NewParam("kc", i64), ir.NewParam("a", f32p), ir.NewParam("b", f32p), ir.NewParam("c", f32p), ir.NewParam("ldc", i64), ir.NewParam("acc", i64)
+	pbm, padd, prelu := ir.NewParam("bm", f32p), ir.NewParam("add", f32p), ir.NewParam("relu", i64)
 	for _, p := range []*ir.Param{pa, pb, pc} {
 		p.Attrs = append(p.Attrs, enum.ParamAttrNoAlias)
 	}
-	f := m.NewFunc(name, types.Void, pk, pa, pb, pc, pldc, pacc)
+	f := m.NewFunc(name, types.Void, pk, pa, pb, pc, pldc, pacc, pbm, padd, prelu)
 	f.Visibility = enum.VisibilityHidden
 	f.FuncAttrs = append(f.FuncAttrs, enum.FuncAttrNoUnwind)
-	entry, body, exit, add, store := f.NewBlock("entry"), f.NewBlock("loop"), f.NewBlock("exit"), f.NewBlock("accumulate"), f.NewBlock("store")
+	entry, body, exit := f.NewBlock("entry"), f.NewBlock("loop"), f.NewBlock("exit")
 	entry.NewBr(body)
 	nacc := rows * u.NV
 	zero := constant.NewZeroInitializer(vt)
@@ -107,10 +113,13 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	abase := body.NewGetElementPtr(f32, pa, body.NewMul(kphi, constant.NewInt(i64, int64(u.MR))))
 	undef := constant.NewUndef(vt)
 	mask := constant.NewZeroInitializer(types.NewVector(uint64(u.VW), types.I32))
+	broadcast := func(blk *ir.Block, x value.Value) value.Value {
+		return blk.NewShuffleVector(blk.NewInsertElement(undef, x, constant.NewInt(types.I32, 0)), undef, mask)
+	}
 	next := make([]value.Value, nacc)
 	for r := 0; r < rows; r++ {
 		a := body.NewLoad(f32, body.NewGetElementPtr(f32, abase, constant.NewInt(i64, int64(r))))
-		bc := body.NewShuffleVector(body.NewInsertElement(undef, a, constant.NewInt(types.I32, 0)), undef, mask)
+		bc := broadcast(body, a)
 		for v := 0; v < u.NV; v++ {
 			i := r*u.NV + v
 			next[i] = body.NewCall(fma, bc, bv[v], phis[i])
@@ -122,24 +131,74 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 		phis[i].Incs = append(phis[i].Incs, ir.NewIncoming(next[i], body))
 	}
 	body.NewCondBr(body.NewICmp(enum.IPredSLT, k1, pk), body, exit)
-	exit.NewCondBr(exit.NewICmp(enum.IPredNE, pacc, constant.NewInt(i64, 0)), add, store)
-	for _, blk := range []*ir.Block{add, store} {
+
+	// tile element pointer (row r, vector v) of a C-shaped buffer
+	at := func(blk *ir.Block, base value.Value, r, v int) value.Value {
+		row := blk.NewGetElementPtr(f32, base, blk.NewMul(pldc, constant.NewInt(i64, int64(r))))
+		return blk.NewBitCast(blk.NewGetElementPtr(f32, row, constant.NewInt(i64, int64(v*u.VW))), vtp)
+	}
+	// when: if cond, vals = then(blk, vals) in a block of its own; the
+	// values merge with phis in a new block, returned.
+	step := 0
+	when := func(cur *ir.Block, cond value.Value, vals []value.Value, then func(*ir.Block, []value.Value) []value.Value) (*ir.Block, []value.Value) {
+		step++
+		tb, mb := f.NewBlock(fmt.Sprintf("then%d", step)), f.NewBlock(fmt.Sprintf("merge%d", step))
+		cur.NewCondBr(cond, tb, mb)
+		tv := then(tb, vals)
+		tb.NewBr(mb)
+		out := make([]value.Value, len(vals))
+		for i := range vals {
+			out[i] = mb.NewPhi(ir.NewIncoming(vals[i], cur), ir.NewIncoming(tv[i], tb))
+		}
+		return mb, out
+	}
+	nullp := constant.NewNull(f32p)
+	cur, vals := when(exit, exit.NewICmp(enum.IPredNE, pacc, constant.NewInt(i64, 0)), next, func(b *ir.Block, in []value.Value) []value.Value {
+		out := make([]value.Value, len(in))
 		for r := 0; r < rows; r++ {
-			row := blk.NewGetElementPtr(f32, pc, blk.NewMul(pldc, constant.NewInt(i64, int64(r))))
 			for v := 0; v < u.NV; v++ {
-				p := blk.NewBitCast(blk.NewGetElementPtr(f32, row, constant.NewInt(i64, int64(v*u.VW))), vtp)
-				val := next[r*u.NV+v]
-				if blk == add {
-					old := blk.NewLoad(vt, p)
-					old.Align = 4
-					val = blk.NewFAdd(old, val)
-				}
-				st := blk.NewStore(val, p)
-				st.Align = 4
+				old := b.NewLoad(vt, at(b, pc, r, v))
+				old.Align = 4
+				out[r*u.NV+v] = b.NewFAdd(old, in[r*u.NV+v])
 			}
 		}
-		blk.NewRet(nil)
+		return out
+	})
+	cur, vals = when(cur, cur.NewICmp(enum.IPredNE, pbm, nullp), vals, func(b *ir.Block, in []value.Value) []value.Value {
+		out := make([]value.Value, len(in))
+		for r := 0; r < rows; r++ {
+			bias := broadcast(b, b.NewLoad(f32, b.NewGetElementPtr(f32, pbm, constant.NewInt(i64, int64(r)))))
+			for v := 0; v < u.NV; v++ {
+				out[r*u.NV+v] = b.NewFAdd(in[r*u.NV+v], bias)
+			}
+		}
+		return out
+	})
+	cur, vals = when(cur, cur.NewICmp(enum.IPredNE, padd, nullp), vals, func(b *ir.Block, in []value.Value) []value.Value {
+		out := make([]value.Value, len(in))
+		for r := 0; r < rows; r++ {
+			for v := 0; v < u.NV; v++ {
+				x := b.NewLoad(vt, at(b, padd, r, v))
+				x.Align = 4
+				out[r*u.NV+v] = b.NewFAdd(in[r*u.NV+v], x)
+			}
+		}
+		return out
+	})
+	cur, vals = when(cur, cur.NewICmp(enum.IPredNE, prelu, constant.NewInt(i64, 0)), vals, func(b *ir.Block, in []value.Value) []value.Value {
+		out := make([]value.Value, len(in))
+		for i := range in { // v < 0 ? 0 : v, as the C epilogue (NaN stays NaN)
+			out[i] = b.NewSelect(b.NewFCmp(enum.FPredOLT, in[i], zero), zero, in[i])
+		}
+		return out
+	})
+	for r := 0; r < rows; r++ {
+		for v := 0; v < u.NV; v++ {
+			st := cur.NewStore(vals[r*u.NV+v], at(cur, pc, r, v))
+			st.Align = 4
+		}
 	}
+	cur.NewRet(nil)
 }
 
 // Layout of the i64 descriptor passed to wdc_gemm (see gemmC).
@@ -168,7 +227,8 @@ const (
 	gAPacked  = gConvGeom + 13 // A is stored as MR-row panels (see packA)
 	gAPB1     = gConvGeom + 14 // their stride per inner batch item
 	gBPacked  = gConvGeom + 15 // B is stored as NR-column panels (see packB)
-	gLen      = gConvGeom + 16
+	gWino     = gConvGeom + 16 // Winograd F(m×m,3×3): m, A holds packWinograd's panels
+	gLen      = gConvGeom + 17
 )
 
 // packA lays out A (each inner batch item, e.g. conv group) as the
@@ -209,6 +269,23 @@ func packAT(g *loop.Gemm, a []float32, nr int) []float32 {
 	return out
 }
 
+// packWinograd lays out a conv's weights (M×C×3×3, one group) for the
+// Winograd driver: the α² transformed filters U_e (loop.WinogradFilter,
+// M×C each), each as packA lays out an M×C matrix (MR-row panels),
+// one after another.
+func packWinograd(g *loop.Gemm, w []float32, mr int) []float32 {
+	m := g.Conv.Winograd
+	a2 := (m + 2) * (m + 2)
+	u := loop.WinogradFilter(m, w, g.M, g.Conv.C)
+	mp := (g.M + mr - 1) / mr * mr
+	out := make([]float32, a2*mp*g.Conv.C)
+	e := &loop.Gemm{M: g.M, K: g.Conv.C, Batch: [2]int{1, 1}, A: loop.GemmOperand{RS: int64(g.Conv.C), CS: 1}}
+	for i := 0; i < a2; i++ {
+		copy(out[i*mp*g.Conv.C:], packA(e, u[i*g.M*g.Conv.C:(i+1)*g.M*g.Conv.C], mr))
+	}
+	return out
+}
+
 // swapConv reports whether a conv product with constant weights runs
 // swapped (C^T = B^T·A^T: output pixels as the microkernel's MR rows,
 // channels as its NR columns), which is chosen when it computes at least
@@ -240,6 +317,7 @@ func gemmGeom(g *loop.Gemm) []int64 {
 	}
 	if c := g.Conv; c != nil {
 		d[gConv] = 1
+		d[gWino] = int64(c.Winograd)
 		for i, v := range []int{c.C, c.H, c.W, c.KH, c.KW, c.SH, c.SW, c.PH, c.PW, c.DH, c.DW, c.OH, c.OW} {
 			d[gConvGeom+i] = int64(v)
 		}

@@ -12,11 +12,11 @@ func gemmDefines(u Microkernel) string {
 	mc := (144 + u.MR - 1) / u.MR * u.MR
 	var b strings.Builder
 	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC 256\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), mc, 2048/u.NR()*u.NR())
-	b.WriteString("typedef void (*wdc_ukr_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t);\n")
+	b.WriteString("typedef void (*wdc_ukr_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
 	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, "void wdc_ukr_%d(int64_t, const float *, const float *, float *, int64_t, int64_t);\n", r)
+		fmt.Fprintf(&b, "void wdc_ukr_%d(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n", r)
 	}
-	b.WriteString("void wdc_ukr(int64_t, const float *, const float *, float *, int64_t, int64_t);\n")
+	b.WriteString("void wdc_ukr(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
 	b.WriteString("static const wdc_ukr_fn ukr_rows[MR + 1] = {0")
 	for r := 1; r < u.MR; r++ {
 		fmt.Fprintf(&b, ", wdc_ukr_%d", r)
@@ -31,14 +31,16 @@ const gemmC = `
 /* ---- GEMM driver (BLIS loop order: jc, pc, ic, jr, ir) ---- */
 enum { gM, gN, gK, gB0, gB1, gARS, gACS, gAB0, gAB1, gBRS, gBCS, gBB0, gBB1,
        gCRS, gCB0, gCB1, gBMB0, gBMB1, gRelu, gConv,
-       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1, gBPacked };
+       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1, gBPacked, gWino, gLen };
 
 #include <string.h>
+#include <stdio.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
-void wdc_ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t acc);
+void wdc_ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int64_t acc,
+             const float *bm, const float *add, int64_t relu);
 
 #define PACK_FLOATS ((int64_t)KC * MC + (int64_t)KC * NC + 64)
 static float *packbuf[WDC_MAX_THREADS];
@@ -61,8 +63,15 @@ static int ensure_buffers(int n) {
 static float *padbuf;
 static int64_t padcap;
 
+static float *winobuf[WDC_MAX_THREADS];
+static int64_t winocap;
+
 static void free_buffers(void) {
-  for (int t = 0; t < WDC_MAX_THREADS; t++) { free(packbuf[t]); packbuf[t] = NULL; }
+  for (int t = 0; t < WDC_MAX_THREADS; t++) {
+    free(packbuf[t]); packbuf[t] = NULL;
+    free(winobuf[t]); winobuf[t] = NULL;
+  }
+  winocap = 0;
   free(padbuf); padbuf = NULL; padcap = 0;
 }
 
@@ -219,6 +228,9 @@ static void epilogue(const int64_t *g, float *c, int64_t ldc, int64_t mr, int64_
    padding needs no tests. A packed panel row is a few masked vector loads
    (one per output-row run of the panel), or one plain copy. */
 static struct { const float *xp; int64_t Hp, Wq, plane; } cpad;
+typedef float pad_v16 __attribute__((vector_size(64), aligned(4)));
+typedef float pad_v32 __attribute__((vector_size(128), aligned(4)));
+typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
 
 static int pad_input(const int64_t *g, const float *x0) {
   const int64_t C = g[gCC], H = g[gCH], W = g[gCW], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
@@ -246,6 +258,29 @@ static int pad_input(const int64_t *g, const float *x0) {
           for (int64_t i = 0; i < lo; i++) d[i] = 0;
           if (hi > lo) memcpy(d + lo, src, sizeof(float) * (hi - lo));
           for (int64_t i = imax(hi, lo); i < rowlen; i++) d[i] = 0;
+        } else if (SW == 2 || SW == 4) {
+          /* the zero-padded row, deinterleaved 16 outputs per phase at a
+             time; chunks run backwards so that the last chunk's spill past
+             Wq into the next phase row (or the next row: padbuf has
+             slack) is overwritten by the correct values later */
+          const int64_t nq = (Wq + 15) / 16 * 16;
+          float prow[nq * 4] __attribute__((aligned(64)));
+          memset(prow, 0, sizeof(float) * nq * SW);
+          int64_t lo = imin(PW, Wp), hi = imin(PW + W, Wp);
+          if (hi > lo) memcpy(prow + lo, src + lo - PW, sizeof(float) * (hi - lo));
+          for (int64_t q = nq - 16; q >= 0; q -= 16) {
+            if (SW == 2) {
+              pad_v32 x = *(const pad_v32 *)(prow + q * 2);
+              *(pad_v16 *)(d + q) = __builtin_shufflevector(x, x, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+              *(pad_v16 *)(d + Wq + q) = __builtin_shufflevector(x, x, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            } else {
+              pad_v64 x = *(const pad_v64 *)(prow + q * 4);
+              *(pad_v16 *)(d + q) = __builtin_shufflevector(x, x, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+              *(pad_v16 *)(d + Wq + q) = __builtin_shufflevector(x, x, 1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61);
+              *(pad_v16 *)(d + 2 * Wq + q) = __builtin_shufflevector(x, x, 2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62);
+              *(pad_v16 *)(d + 3 * Wq + q) = __builtin_shufflevector(x, x, 3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63);
+            }
+          }
         } else {
           memset(d, 0, sizeof(float) * rowlen);
           for (int64_t ph = 0; ph < SW; ph++) {
@@ -372,7 +407,7 @@ static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, flo
         const float *wp = AP + jr * K + pc * NR;
         for (int64_t ir = 0; ir < N; ir += MR) {
           int64_t mr = imin(MR, N - ir);
-          ukr_rows[mr](kc, xpk + ir * kc, wp, tmp, NR, 0);
+          ukr_rows[mr](kc, xpk + ir * kc, wp, tmp, NR, 0, NULL, NULL, 0);
           float *c = C + jr * ldc + ir;
           for (int64_t j = 0; j < nr; j++)
             for (int64_t i = 0; i < mr; i++)
@@ -422,17 +457,23 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
               float *c = C + (ic + ir) * ldc + jc + jr;
               const float *apan = AP ? AP + (ic + ir) * K + pc * MR : ap + ir * kc;
               const float *bpan = BP ? BP + (jc + jr) * K + pc * NR : bp + jr * kc;
+              /* whole-width tiles of the last K block take the bias per
+                 row, residual and ReLU in the microkernel's registers */
+              int inreg = last && nr == NR && !p[4];
+              const float *ebm = inreg && BM ? BM + ic + ir : NULL;
+              const float *eadd = inreg && ADD ? ADD + (ic + ir) * ldc + jc + jr : NULL;
+              int64_t erelu = inreg ? g[gRelu] : 0;
               if (mr == MR && nr == NR) {
-                wdc_ukr(kc, apan, bpan, c, ldc, pc > 0);
+                wdc_ukr(kc, apan, bpan, c, ldc, pc > 0, ebm, eadd, erelu);
               } else if (nr == NR) {
-                ukr_rows[mr](kc, apan, bpan, c, ldc, pc > 0);
+                ukr_rows[mr](kc, apan, bpan, c, ldc, pc > 0, ebm, eadd, erelu);
               } else {
-                ukr_rows[mr](kc, apan, bpan, tmp, NR, 0);
+                ukr_rows[mr](kc, apan, bpan, tmp, NR, 0, NULL, NULL, 0);
                 for (int64_t i = 0; i < mr; i++)
                   for (int64_t j = 0; j < nr; j++)
                     c[i * ldc + j] = (pc > 0 ? c[i * ldc + j] : 0.0f) + tmp[i * NR + j];
               }
-              if (last)
+              if (last && !inreg)
                 epilogue(g, c, ldc, mr, nr, BM ? BM + ic + ir : NULL, p[4] ? p[4] + jc + jr : NULL,
                          ADD ? ADD + (ic + ir) * ldc + jc + jr : NULL, (int)g[gRelu]);
             }
@@ -575,6 +616,194 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+
+/* ---- Winograd F(m×m, 3×3) on the microkernel (gWino = m, 2 or 4) ----
+   Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per m×m output tile (Lavin & Gray). The
+   tiles are numbered t = th·Tw + tw over the output and taken NR at a
+   time (a panel). For one panel: the α×α input patches of channel c are
+   an implicit im2col of a conv with an α×α kernel and stride m
+   (pack_conv_p on the padded, column-phased input, α = m + 2), so
+   D[i·α+j][t] comes out as α² rows of NR tiles, and Bᵀ D B is computed
+   with whole rows as vectors into V[e][c][t] (e = ξ·α+ν): for each e a
+   packed KC×NR B panel with K = C. The α² products M_e = U_e · V_e
+   (U_e = G g Gᵀ, M×C, transformed and packed as MR-row panels at compile
+   time, A operand) run on the microkernel into Mb[e][m][t]; Aᵀ M A then
+   gives the m×m outputs of each tile, again on whole rows of NR tiles,
+   plus bias, residual and ReLU, stored where inside the output. */
+/* Rows of NR floats as one vector value (GCC/clang vector extension). */
+typedef float wino_v __attribute__((vector_size(4 * NR), aligned(4)));
+#define WV(p) (*(wino_v *)(p))
+
+/* out[r·os] = (Bᵀ x)[r] for x[k] = in[k·is], α = 6 (F(4,3)) and 4 (F(2,3)). */
+static inline __attribute__((always_inline)) void wino_bt4(const float *in, int64_t is, float *out, int64_t os) {
+  wino_v x0 = WV(in), x1 = WV(in + is), x2 = WV(in + 2 * is), x3 = WV(in + 3 * is), x4 = WV(in + 4 * is), x5 = WV(in + 5 * is);
+  WV(out) = 4.0f * x0 - 5.0f * x2 + x4;
+  WV(out + os) = x3 + x4 - 4.0f * (x1 + x2);
+  WV(out + 2 * os) = x4 - x3 + 4.0f * (x1 - x2);
+  WV(out + 3 * os) = x4 - x2 + 2.0f * (x3 - x1);
+  WV(out + 4 * os) = x4 - x2 + 2.0f * (x1 - x3);
+  WV(out + 5 * os) = 4.0f * x1 - 5.0f * x3 + x5;
+}
+static inline __attribute__((always_inline)) void wino_bt2(const float *in, int64_t is, float *out, int64_t os) {
+  wino_v x0 = WV(in), x1 = WV(in + is), x2 = WV(in + 2 * is), x3 = WV(in + 3 * is);
+  WV(out) = x0 - x2;
+  WV(out + os) = x1 + x2;
+  WV(out + 2 * os) = x2 - x1;
+  WV(out + 3 * os) = x1 - x3;
+}
+/* out[r·os] = (Aᵀ x)[r], r < m. */
+static inline __attribute__((always_inline)) void wino_at4(const float *in, int64_t is, float *out, int64_t os) {
+  wino_v x0 = WV(in), x1 = WV(in + is), x2 = WV(in + 2 * is), x3 = WV(in + 3 * is), x4 = WV(in + 4 * is), x5 = WV(in + 5 * is);
+  wino_v d12 = x1 - x2, s12 = x1 + x2, d34 = x3 - x4, s34 = x3 + x4;
+  WV(out) = x0 + s12 + s34;
+  WV(out + os) = d12 + 2.0f * d34;
+  WV(out + 2 * os) = s12 + 4.0f * s34;
+  WV(out + 3 * os) = d12 + 8.0f * d34 + x5;
+}
+static inline __attribute__((always_inline)) void wino_at2(const float *in, int64_t is, float *out, int64_t os) {
+  wino_v x0 = WV(in), x1 = WV(in + is), x2 = WV(in + 2 * is), x3 = WV(in + 3 * is);
+  WV(out) = x0 + x1 + x2;
+  WV(out + os) = x1 - x2 - x3;
+}
+
+/* V[e·vs] = Bᵀ D B for one channel: D holds α² rows of NR tiles (row
+   i·α+j is patch element (i, j)); e = ξ·α+ν. */
+static inline __attribute__((always_inline)) void wino_in(const int A, const float *D, float *V, int64_t vs) {
+  float T[36 * NR] __attribute__((aligned(64)));
+  for (int j = 0; j < A; j++) {
+    if (A == 6) wino_bt4(D + j * NR, 6 * NR, T + j * NR, 6 * NR);
+    else wino_bt2(D + j * NR, 4 * NR, T + j * NR, 4 * NR);
+  }
+  for (int x = 0; x < A; x++) {
+    if (A == 6) wino_bt4(T + x * 6 * NR, NR, V + (int64_t)x * 6 * vs, vs);
+    else wino_bt2(T + x * 4 * NR, NR, V + (int64_t)x * 4 * vs, vs);
+  }
+}
+
+/* Y[i·m+j] = (Aᵀ M A)[i][j] for one output channel: row e of M at
+   Mv + e·ms; Y is m² rows of NR. */
+static inline __attribute__((always_inline)) void wino_out(const int A, const float *Mv, int64_t ms, float *Y) {
+  float T[24 * NR] __attribute__((aligned(64)));
+  for (int v = 0; v < A; v++) {
+    if (A == 6) wino_at4(Mv + v * ms, 6 * ms, T + v * NR, 6 * NR);
+    else wino_at2(Mv + v * ms, 4 * ms, T + v * NR, 4 * NR);
+  }
+  for (int i = 0; i < A - 2; i++) {
+    if (A == 6) wino_at4(T + i * 6 * NR, NR, Y + i * 4 * NR, NR);
+    else wino_at2(T + i * 4 * NR, NR, Y + i * 2 * NR, NR);
+  }
+}
+
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, msplit, mchunk; } wino_job;
+
+static inline __attribute__((always_inline)) void wino_item(const wino_job *j, int64_t item, float *buf, const int A) {
+  const int m = A - 2;
+  const int64_t *g = j->g, *gw = j->gw;
+  float **p = j->p;
+  const int64_t A2 = A * A, C = g[gCC], M = g[gM], OH = g[gOH], OW = g[gOW];
+  const int64_t Tw = gw[gOW], T = gw[gOH] * Tw, Mp = (M + MR - 1) / MR * MR;
+  int64_t b0 = item / (j->panels * j->msplit), r = item % (j->panels * j->msplit);
+  int64_t pan = r / j->msplit, m0 = r % j->msplit * j->mchunk, m1 = imin(M, m0 + j->mchunk);
+  int64_t n0 = pan * NR, nr = imin(NR, T - n0);
+  float *V = buf, *Mb = V + A2 * C * NR, *D = Mb + A2 * Mp * NR;
+  const float *XP = cpad.xp + b0 * cpad.plane;
+  for (int64_t c = 0; c < C; c++) {
+    pack_conv_p(gw, XP, c * A2, A2, n0, nr, D, NR);
+    wino_in(A, D, V + c * NR, C * NR);
+  }
+  const float *U = p[0];
+  for (int64_t e = 0; e < A2; e++)
+    for (int64_t ir = m0; ir < m1; ir += MR) {
+      int64_t mr = imin(MR, m1 - ir);
+      ukr_rows[mr](C, U + (e * Mp + ir) * C, V + e * C * NR, Mb + (e * Mp + ir) * NR, NR, 0, NULL, NULL, 0);
+    }
+  /* the panel's tiles as runs along one tile row: first tile, count, output origin */
+  int64_t rt[NR], rl[NR], roh[NR], row_[NR], ns = 0;
+  for (int64_t t = 0; t < nr;) {
+    int64_t th = (n0 + t) / Tw, tw = (n0 + t) % Tw, len = imin(nr - t, Tw - tw);
+    rt[ns] = t; rl[ns] = len; roh[ns] = th * m; row_[ns] = tw * m; ns++;
+    t += len;
+  }
+  float *C0 = p[2] + b0 * g[gCB0];
+  const float *BM = p[3] ? p[3] + b0 * g[gBMB0] : NULL;
+  const float *ADD = p[5] ? p[5] + b0 * g[gCB0] : NULL;
+  const int relu = (int)g[gRelu];
+  float Y[16 * NR] __attribute__((aligned(64)));
+  for (int64_t mm = m0; mm < m1; mm++) {
+    wino_out(A, Mb + mm * NR, Mp * NR, Y);
+    if (BM) {
+      float b = BM[mm];
+      for (int q = 0; q < m * m; q++) WV(Y + q * NR) += b;
+    }
+    if (relu && !ADD) {
+      for (int q = 0; q < m * m * NR; q++) Y[q] = Y[q] < 0.0f ? 0.0f : Y[q];
+    }
+    float *cm = C0 + mm * g[gCRS];
+    const float *am = ADD ? ADD + mm * g[gCRS] : NULL;
+    for (int64_t s = 0; s < ns; s++) {
+      const int64_t t0 = rt[s], len = rl[s], ow0 = row_[s];
+      const int64_t wlen = imin(len * m, OW - ow0); /* output columns inside */
+      for (int i = 0; i < m && roh[s] + i < OH; i++) {
+        float *o = cm + (roh[s] + i) * OW + ow0;
+        const float *y = Y + i * m * NR + t0;
+        if (am) {
+          const float *a = am + (roh[s] + i) * OW + ow0;
+          for (int64_t w = 0; w < wlen; w++) {
+            float v = y[(w % m) * NR + w / m] + a[w];
+            o[w] = relu && v < 0.0f ? 0.0f : v;
+          }
+        } else if (wlen == len * m) {
+          for (int64_t t = 0; t < len; t++)
+            for (int jx = 0; jx < m; jx++) o[t * m + jx] = y[jx * NR + t];
+        } else {
+          for (int64_t w = 0; w < wlen; w++) o[w] = y[(w % m) * NR + w / m];
+        }
+      }
+    }
+  }
+}
+
+static void wino_task(void *ctx, int64_t lo, int64_t hi) {
+  const wino_job *j = ctx;
+  for (int64_t it = lo; it < hi; it++) {
+    if (j->g[gWino] == 4) wino_item(j, it, winobuf[wdc_tid], 6);
+    else wino_item(j, it, winobuf[wdc_tid], 4);
+  }
+}
+
+static void wdc_winograd(const int64_t *g, float **p) {
+  const int64_t m = g[gWino], A = m + 2, C = g[gCC], M = g[gM];
+  const int64_t Mp = (M + MR - 1) / MR * MR;
+  wino_job job = { g, p, {0}, 0, 1, M };
+  memcpy(job.gw, g, sizeof(job.gw));
+  /* the patches as an α×α, stride-m conv over the same padded input */
+  const int64_t Th = (g[gOH] + m - 1) / m, Tw = (g[gOW] + m - 1) / m;
+  job.gw[gKH] = job.gw[gKW] = A; job.gw[gSH] = job.gw[gSW] = m; job.gw[gOH] = Th; job.gw[gOW] = Tw;
+  int64_t need = A * A * (C + Mp + 1) * NR + 64;
+  int T = nthreads;
+  if (need > winocap) {
+    for (int t = 0; t < WDC_MAX_THREADS; t++) { free(winobuf[t]); winobuf[t] = NULL; }
+    winocap = 0;
+  }
+  for (int t = 0; t < T; t++)
+    if (!winobuf[t] && !(winobuf[t] = aligned_alloc(64, sizeof(float) * (size_t)((need + 15) / 16 * 16)))) {
+      fprintf(stderr, "wdc: out of memory for the Winograd buffers\n");
+      abort();
+    }
+  winocap = need;
+  if (!pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
+  job.panels = (Th * Tw + NR - 1) / NR;
+  int64_t items = g[gB0] * job.panels;
+  if (items < T) { /* few tiles: also split the output channels, MR at a time */
+    job.msplit = imin((T + items - 1) / items, (M + MR - 1) / MR);
+    job.mchunk = ((M + MR - 1) / MR + job.msplit - 1) / job.msplit * MR;
+    job.msplit = (M + job.mchunk - 1) / job.mchunk;
+  }
+  items *= job.msplit;
+  if (T <= 1 || items <= 1) wino_task(&job, 0, items);
+  else wdc_parallel_for(wino_task, &job, items);
+}
+
 /* wdc_gemm runs the product described by g (see loop.Gemm) on the thread
    pool: the threads split the columns (N) or the rows (M), whichever
    costs less counting B packing; products under 2^20 multiply-adds run
@@ -584,6 +813,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
 HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   int64_t M = g[gM], N = g[gN], K = g[gK];
   if (M <= 0 || N <= 0 || K <= 0) return;
+  if (g[gWino]) { wdc_winograd(g, p); return; }
   double macs = (double)M * N * K * g[gB0] * g[gB1];
   int T = nthreads;
   if (macs < (double)(1 << 20)) T = 1; /* a wake-up or a preempted worker costs more */

@@ -249,7 +249,7 @@ func TestGemmSwappedConv(t *testing.T) {
 		}
 		// The descriptor ends with gAPacked = 2 (swapped), the weights'
 		// stride per group, 64·360, and gBPacked = 0.
-		if !strings.Contains(ll, "i64 2, i64 23040, i64 0]") {
+		if !strings.Contains(ll, "i64 2, i64 23040, i64 0, i64 0]") {
 			t.Errorf("microkernel %+v: the conv did not run swapped", u)
 		}
 		compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
@@ -296,7 +296,7 @@ func TestGemmPackedB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := strings.Count(ll, "i64 1]"); n != 2 { // gBPacked = 1, the descriptor's last entry
+		if n := strings.Count(ll, "i64 1, i64 0]"); n != 2 { // gBPacked = 1 then gWino = 0, the descriptor's last entries
 			t.Errorf("microkernel %+v: %d products with packed B, want 2", u, n)
 		}
 		compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)

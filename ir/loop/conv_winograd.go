@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"fmt"
 	"strconv"
 
 	"wdc/ir"
@@ -226,4 +227,69 @@ func lowerConvWinograd(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer, m int)
 	}
 	l.f.Body = append(l.f.Body, Nest([]string{n4, m4, h4, w4}, []int{N, M, Th, Tw}, s...)...)
 	return nil
+}
+
+// LowerWinogradGemm is LowerGemm for a conv group (nodes[0] a 3×3,
+// stride-1, group-1 2-d conv) whose product the backend computes with
+// Winograd F(m×m, 3×3), m = 2 or 4, on its GEMM microkernel: the Gemm is
+// the implicit-im2col one with Conv.Winograd = m. The backend needs the
+// transformed weights (WinogradFilter) and so constant weights.
+func LowerWinogradGemm(nodes []*ir.Node, m int) (*Func, *Gemm, error) {
+	if len(nodes) == 0 {
+		return nil, nil, fmt.Errorf("loop.LowerWinogradGemm: no nodes")
+	}
+	algo := map[int]string{2: ConvWinograd2, 4: ConvWinograd4}[m]
+	if algo == "" {
+		return nil, nil, fmt.Errorf("loop.LowerWinogradGemm: F(%dx%d,3x3) is not implemented (m = 2 or 4)", m, m)
+	}
+	p := nodes[0]
+	if err := ConvAlgoApplies(p, algo); err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", p.Where(), err)
+	}
+	f, g, err := LowerGemm(nodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if g == nil || g.Conv == nil || g.Batch[1] != 1 {
+		return nil, nil, fmt.Errorf("%s: %s does not reduce to a GEMM", p.Where(), algo)
+	}
+	g.Conv.Winograd = m
+	return f, g, nil
+}
+
+// WinogradFilter returns the transformed filters U[ξν, m, c] = (G g Gᵀ)[ξ,ν]
+// of weights w [M, C, 3, 3] for F(m×m, 3×3), computed in float64 and
+// rounded once: α² matrices of M×C (α = m + 2), row-major.
+func WinogradFilter(m int, w []float32, M, C int) []float32 {
+	tr := winogradF2
+	if m == 4 {
+		tr = winogradF4
+	}
+	alpha := m + 2
+	u := make([]float32, alpha*alpha*M*C)
+	var t [6][3]float64
+	for o := 0; o < M; o++ {
+		for c := 0; c < C; c++ {
+			g := w[(o*C+c)*9:]
+			for i := 0; i < alpha; i++ { // t = G g
+				for j := 0; j < 3; j++ {
+					var s float64
+					for k := 0; k < 3; k++ {
+						s += tr.G[i][k] * float64(g[k*3+j])
+					}
+					t[i][j] = s
+				}
+			}
+			for i := 0; i < alpha; i++ { // u = t Gᵀ
+				for j := 0; j < alpha; j++ {
+					var s float64
+					for k := 0; k < 3; k++ {
+						s += t[i][k] * tr.G[j][k]
+					}
+					u[((i*alpha+j)*M+o)*C+c] = float32(s)
+				}
+			}
+		}
+	}
+	return u
 }

@@ -58,6 +58,11 @@ type GemmOperand struct {
 // OH×OW, N = OH·OW, K = C·KH·KW.
 type GemmConv struct {
 	C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW int
+	// Winograd, when 2 or 4, asks the backend to compute this 3×3,
+	// stride-1 conv with Winograd F(m×m, 3×3) on its GEMM instead of the
+	// implicit im2col (LowerWinogradGemm); the result is the same up to
+	// float rounding.
+	Winograd int
 }
 
 // MinGemmRows is the least number of rows per group (M) for which a conv
@@ -316,6 +321,9 @@ func (g *Gemm) String() string {
 	s := fmt.Sprintf("gemm %dx%dx%d batch %dx%d", g.M, g.N, g.K, g.Batch[0], g.Batch[1])
 	if c := g.Conv; c != nil {
 		s += fmt.Sprintf(" im2col[c%d %dx%d k%dx%d s%d,%d p%d,%d d%d,%d -> %dx%d]", c.C, c.H, c.W, c.KH, c.KW, c.SH, c.SW, c.PH, c.PW, c.DH, c.DW, c.OH, c.OW)
+		if c.Winograd > 0 {
+			s += fmt.Sprintf(" winograd F(%d,3)", c.Winograd)
+		}
 	}
 	if g.BiasM >= 0 {
 		s += " +bias_m"

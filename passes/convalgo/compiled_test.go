@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,6 +212,107 @@ func TestCalibrate(t *testing.T) {
 		sort.Float64s(e)
 		if len(e) > 0 {
 			t.Logf("median efficiency %-10s %.3f (over %d layers)", a, e[len(e)/2], len(e))
+		}
+	}
+}
+
+// TestWinogradGemm checks the backend's Winograd path (transforms around
+// the GEMM microkernel, filters transformed at compile time) against the
+// interpreter: F(2×2) and F(4×4), odd image sizes (cropped edge tiles),
+// more tiles than one panel, channel counts that are not multiples of
+// the register tile, a fused bias, residual and ReLU, batch 2, on one
+// and two threads (few tiles: the threads split the channels).
+func TestWinogradGemm(t *testing.T) {
+	needClang(t)
+	cases := []struct {
+		name          string
+		n, c, m, h, w int
+		pad           int
+		residual      bool
+		threads       int
+	}{
+		{"tiny_edge", 1, 5, 7, 9, 11, 1, false, 1},
+		{"many_tiles", 2, 6, 17, 40, 37, 1, true, 2},
+		{"wide_channels", 1, 33, 40, 14, 14, 1, true, 2}, // one F(4×4) panel: two threads split the channels
+		{"no_pad", 1, 8, 16, 13, 10, 0, false, 1},
+	}
+	for _, c := range cases {
+		g := ir.NewGraph(c.name)
+		x, err := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{c.n, c.c, c.h, c.w}}, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewSource(3))
+		cst := func(name string, s ir.Shape) *ir.Value {
+			tt := ir.NewTensor(ir.Float32, s)
+			for i := range tt.F {
+				tt.F[i] = float32(r.NormFloat64()) * 0.3
+			}
+			v, err := g.AddConst(name, tt, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		p := int64(c.pad)
+		y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ir.Shape{c.m, c.c, 3, 3}), cst("b", ir.Shape{c.m})}, ir.Attrs{"pads": ir.IntsAttr(p, p, p, p)}, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := y
+		if c.residual {
+			s := y.Type.Shape
+			res, err := g.AddInput("res", ir.Type{Elem: ir.Float32, Shape: s}, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err = g.AddNode("add", "sum", []*ir.Value{y, res}, nil, ir.Pos{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err = g.AddNode("relu", "out", []*ir.Value{out}, nil, ir.Pos{}); err != nil {
+			t.Fatal(err)
+		}
+		g.Outputs = []*ir.Value{out}
+		feeds := feedsFor(g, 5)
+		want, err := runtime.Run(g, feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, algo := range []string{loop.ConvWinograd2, loop.ConvWinograd4} {
+			for _, threads := range []int{c.threads} {
+				t.Run(fmt.Sprintf("%s/%s/%dthreads", c.name, algo, threads), func(t *testing.T) {
+					plan, err := Select(g, Options{Machine: testMachine, Force: algo})
+					if err != nil {
+						t.Fatal(err)
+					}
+					var gemms []string
+					dir := t.TempDir()
+					if _, err := llvm.Compile(g, dir, llvm.Options{Threads: threads, Lower: plan.Lower,
+						DumpGemm: func(k string, gm *loop.Gemm) { gemms = append(gemms, gm.String()) }}); err != nil {
+						t.Fatal(err)
+					}
+					if len(gemms) != 1 || !strings.Contains(gemms[0], "winograd F(") {
+						t.Fatalf("want one Winograd GEMM kernel, got %q", gemms)
+					}
+					m, err := native.Load(dir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer m.Close()
+					got, err := m.Run(feeds)
+					if err != nil {
+						t.Fatal(err)
+					}
+					e, err := relErr(got, want)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e > 1e-5 {
+						t.Errorf("max error %.3g (relative to the output's scale) above 1e-5", e)
+					}
+				})
+			}
 		}
 	}
 }

@@ -40,24 +40,33 @@ import (
 // DefaultEfficiency is e_a, the fraction of the machine's peak FLOP/s the
 // code generated for each algorithm reaches on its compute-heavy phases.
 // Calibrated on this project's 2-core AMD EPYC test machine (one thread,
-// loop.DefaultSchedule, clang-14 -O3 -march=native) by timing compiled
-// conv layers (TestCalibrate with WDC_CALIBRATE=1 prints the fit: for
-// each algorithm the median over layers of W/(T_measured·F_peak)).
-// The spread is wide (direct 0.025–0.12: it depends on the output row
-// length, its contiguous inner loop; Winograd's GEMM inner loop is the
-// tile count P, short on small images); see docs/conv-algorithms.md.
-// Re-run it after changing the lowerings or schedules.
+// clang-14 -O3 -march=native, AVX-512; peak 194 GFLOP/s per core by the
+// roofline's FMA loop) by timing compiled conv layers (TestCalibrate
+// with WDC_CALIBRATE=1 prints the fit: for each algorithm the median over
+// layers of W/(T_measured·F_peak)). The spread is wide for the loop-nest
+// lowerings (direct: it depends on the output row length, its contiguous
+// inner loop); see docs/conv-algorithms.md. Re-run it after changing the
+// lowerings or schedules.
 //
-// im2col runs on the backend's packed GEMM (backends/llvm), which reached
-// 90-106 GFLOP/s on one core on 3x3 and 1x1 layers against a measured
-// FMA-loop peak of 80-95: about 1.0; 0.9 is used to stay conservative.
+// im2col runs on the backend's packed GEMM (backends/llvm): 0.7 of peak
+// on ResNet-18's 3×3 layers. Winograd with constant weights runs on the
+// same GEMM with the tiles as its columns (Plan.Lower): W is the
+// Lavin–Gray count, and the efficiency is further multiplied by the
+// tiles' share of the columns computed (tiles padded to GemmColumns);
+// F(4×4,3×3) reaches less of peak than F(2×2,3×3) because its larger
+// transforms (36 products per tile) weigh more against the products.
 var DefaultEfficiency = map[string]float64{
-	loop.ConvDirect:    0.03,
-	loop.ConvIm2col:    0.9,
-	loop.ConvWinograd2: 0.14,
-	loop.ConvWinograd4: 0.15,
-	loop.ConvFFT:       0.15,
+	loop.ConvDirect:    0.012,
+	loop.ConvIm2col:    0.7,
+	loop.ConvWinograd2: 0.74,
+	loop.ConvWinograd4: 0.53,
+	loop.ConvFFT:       0.06,
 }
+
+// GemmColumns is the column count of the CPU backend's GEMM microkernel
+// (32 with AVX-512, 16 with AVX2): Winograd's tile count is padded to a
+// multiple of it.
+var GemmColumns = 32
 
 // DefaultLaunch is t_launch, the fixed cost of one kernel call (waking the
 // thread pool, loop setup), in seconds.
@@ -210,26 +219,38 @@ func (p *Plan) Algo(n *ir.Node) string {
 
 // Lower lowers a kernel group (a producer and its fused element-wise
 // chain) with the chosen convolution algorithm when the producer is a
-// conv; other groups go to loop.LowerFused. It is the backends/llvm
-// Options.Lower hook.
+// conv; other groups go to the backend's default. It is the
+// backends/llvm Options.Lower hook.
 //
-// An im2col choice goes to the backend's own GEMM (returning nil, nil):
-// its implicit im2col packs panels for the register-blocked microkernel
-// instead of materializing the lowered matrix; layers the GEMM does not
-// cover (e.g. depthwise) get the materialized im2col lowering. Other
-// producers also go to the backend's default (nil, nil), which uses the
-// GEMM for dense and matmul.
-func (p *Plan) Lower(nodes []*ir.Node) (*loop.Func, error) {
+// An im2col choice goes to the backend's own GEMM (returning nil, nil,
+// nil): its implicit im2col packs panels for the register-blocked
+// microkernel instead of materializing the lowered matrix; layers the
+// GEMM does not cover (e.g. depthwise) get the materialized im2col
+// lowering. A Winograd choice with constant weights also runs on the
+// backend's GEMM (loop.LowerWinogradGemm: transforms around the
+// microkernel, filters transformed at compile time); otherwise it gets
+// the loop-nest lowering. Other producers go to the backend's default
+// (nil, nil, nil), which uses the GEMM for dense and matmul.
+func (p *Plan) Lower(nodes []*ir.Node) (*loop.Func, *loop.Gemm, error) {
 	if len(nodes) == 0 || nodes[0].Op != "conv" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	algo := p.Algo(nodes[0])
-	if algo == loop.ConvIm2col {
+	switch algo {
+	case loop.ConvIm2col:
 		if _, gemm, err := loop.LowerGemm(nodes); err == nil && gemm != nil {
-			return nil, nil
+			return nil, nil, nil
+		}
+	case loop.ConvWinograd2, loop.ConvWinograd4:
+		if nodes[0].Inputs[1].IsConst() {
+			m := map[string]int{loop.ConvWinograd2: 2, loop.ConvWinograd4: 4}[algo]
+			if f, gemm, err := loop.LowerWinogradGemm(nodes, m); err == nil {
+				return f, gemm, nil
+			}
 		}
 	}
-	return loop.LowerConvAlgo(nodes, algo)
+	f, err := loop.LowerConvAlgo(nodes, algo)
+	return f, nil, err
 }
 
 func signature(n *ir.Node) string {
@@ -336,6 +357,9 @@ func Predict(n *ir.Node, opts Options) ([]Candidate, error) {
 		if c.Efficiency <= 0 {
 			c.Efficiency = DefaultEfficiency[algo]
 		}
+		if algo == loop.ConvWinograd2 || algo == loop.ConvWinograd4 {
+			c.Efficiency *= tileShare(n, algo)
+		}
 		if c.Workspace > opts.MaxWorkspace {
 			c.Reason = fmt.Sprintf("workspace %d bytes exceeds the limit %d", c.Workspace, opts.MaxWorkspace)
 			out = append(out, c)
@@ -350,6 +374,19 @@ func Predict(n *ir.Node, opts Options) ([]Candidate, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// tileShare is the share of the Winograd GEMM's columns that are real
+// tiles: ⌈H'/m⌉·⌈W'/m⌉ tiles per image, padded to GemmColumns.
+func tileShare(n *ir.Node, algo string) float64 {
+	m := 2
+	if algo == loop.ConvWinograd4 {
+		m = 4
+	}
+	y := n.Out.Type.Shape
+	t := ((y[2] + m - 1) / m) * ((y[3] + m - 1) / m)
+	c := max(GemmColumns, 1)
+	return float64(t) / float64((t+c-1)/c*c)
 }
 
 func wdName(algo string) string {

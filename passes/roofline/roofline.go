@@ -1,11 +1,11 @@
 // Package roofline measures this machine's roofline (docs/cost-models.md
 // §8.1): the peak float32 arithmetic throughput (an FMA loop compiled with
-// clang-14 -O3 -march=native, 12 independent 8-wide accumulator chains
+// clang-14 -O3 -march=native, 12 independent accumulator chains of the widest vectors (16 floats with AVX-512, else 8)
 // per thread, on one core and on all cores) and the memory bandwidth (a
 // STREAM-like triad a = b + s·c over arrays far larger than the caches,
 // one thread and all cores). The result is cached as JSON in the user
-// cache directory ($XDG_CACHE_HOME/wdc/machine.json, else
-// ~/.cache/wdc/machine.json); WDC_MACHINE names another file to read (it
+// cache directory ($XDG_CACHE_HOME/wdc/machine-v2.json, else
+// ~/.cache/wdc/machine-v2.json); WDC_MACHINE names another file to read (it
 // is not written), and Options.Force measures again.
 package roofline
 
@@ -90,7 +90,7 @@ func CachePath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(d, "wdc", "machine.json"), nil
+	return filepath.Join(d, "wdc", "machine-v2.json"), nil // v2: AVX-512 FMA loop where available
 }
 
 // Load returns the machine's roofline: the file named by $WDC_MACHINE if
@@ -232,27 +232,33 @@ const benchC = `#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
-typedef float v8 __attribute__((vector_size(32)));
+/* the widest vectors the compiler targets: 16 floats with AVX-512 */
+#if defined(__AVX512F__)
+#define VW 16
+#else
+#define VW 8
+#endif
+typedef float v8 __attribute__((vector_size(4 * VW)));
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 
 #define ITERS 50000000L
 static volatile float sink;
 static void *fma_loop(void *arg) {
 	(void)arg;
-	v8 b = {1.0000001f,1.0000001f,1.0000001f,1.0000001f,1.0000001f,1.0000001f,1.0000001f,1.0000001f};
-	v8 c = {1e-7f,1e-7f,1e-7f,1e-7f,1e-7f,1e-7f,1e-7f,1e-7f};
+	v8 z = {0};
+	v8 b = z + 1.0000001f, c = z + 1e-7f;
 	v8 a0=c,a1=c+1,a2=c+2,a3=c+3,a4=c+4,a5=c+5,a6=c+6,a7=c+7,a8=c+8,a9=c+9,a10=c+10,a11=c+11;
 	for (long i = 0; i < ITERS / 10; i++) {
 		a0=a0*b+c; a1=a1*b+c; a2=a2*b+c; a3=a3*b+c; a4=a4*b+c; a5=a5*b+c;
 		a6=a6*b+c; a7=a7*b+c; a8=a8*b+c; a9=a9*b+c; a10=a10*b+c; a11=a11*b+c;
-		__asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
-		__asm__ volatile("" : "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
+		__asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
+		__asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
 	}
 	v8 s = a0+a1+a2+a3+a4+a5+a6+a7+a8+a9+a10+a11;
-	sink = s[0] + s[7];
+	sink = s[0] + s[VW - 1];
 	return 0;
 }
-static const double FMA_FLOPS = (double)(ITERS / 10) * 12 * 8 * 2;
+static const double FMA_FLOPS = (double)(ITERS / 10) * 12 * VW * 2;
 
 static long n_elems;
 static float *A, *B, *C;
