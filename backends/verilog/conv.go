@@ -149,7 +149,12 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	}
 	outs, tstages := b.macArray(&o, "", src, mac{xe: xe, we: we, dst: dst, w: w, bias: bias, aw: aw, af: af, ps: ps, bs: bs, pw: pw}, &g.layer)
 	// casts and ReLUs that only read this layer's result, applied per output pixel
-	if chain := b.epilogue(n); len(chain) > 0 {
+	chain := b.epilogue(n)
+	var pool *ir.Node
+	if len(chain) > 0 && chain[len(chain)-1].Op == "max_pool" {
+		pool = chain[len(chain)-1]
+	}
+	if len(chain) > 0 {
 		fe := dst
 		for m := range outs {
 			name := fmt.Sprintf("z%d", m)
@@ -174,6 +179,9 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	om := no * dw
 	for m := 0; m < M; m++ {
 		o.f("  wire [%d:0] yp%d = %s;\n", dw-1, m, outs[m])
+		if pool != nil {
+			continue
+		}
 		o.f("  reg  [%d:0] yo%d;      // output channel %d, the first pixel at the bottom\n", om-1, m, m)
 		if no > 1 {
 			o.f("  always @(posedge clk) if (en && tv[%d]) yo%d <= {yp%d, yo%d[%d:%d]};\n", tstages, m, m, m, om-1, dw)
@@ -182,7 +190,18 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 		}
 		o.f("  assign out[%d:%d] = yo%d;\n", (m+1)*om-1, m*om, m)
 	}
-	g.layer.Registers += N + lb*px + no*opx + rw + cw + 2 + tstages + 1
+	if pool != nil {
+		yp := make([]string, M)
+		for m := range yp {
+			yp[m] = fmt.Sprintf("yp%d", m)
+		}
+		g.layer.Registers += poolStream(&o, pool, fmt.Sprintf("en && tv[%d]", tstages), yp, dw, Ho, Wo)
+		g.layer.Adders += M
+		g.layer.AdderBits += M * dw
+	} else {
+		g.layer.Registers += no * opx
+	}
+	g.layer.Registers += N + lb*px + rw + cw + 2 + tstages + 1
 	g.layer.LogicBits += px + opx
 	g.latency = Hp*Wp + 3 + tstages
 	g.ii = Hp*Wp + 1

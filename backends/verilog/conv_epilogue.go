@@ -2,6 +2,7 @@ package verilog
 
 import (
 	"fmt"
+	"math/big"
 
 	"wdc/ir"
 )
@@ -29,6 +30,11 @@ func (b *builder) epilogue(n *ir.Node) []*ir.Node {
 			ok = u.Out.Type.Elem.Kind == ir.Fixed && u.Inputs[0] == v
 		case "relu":
 			ok = u.Out.Type.Elem.Kind == ir.Fixed && u.Out.Type.Elem == v.Type.Elem
+		case "max_pool":
+			if streamPool(u) {
+				chain = append(chain, u) // the last: its result is a smaller image
+			}
+			return chain
 		}
 		if !ok || !u.Out.Type.Shape.Equal(v.Type.Shape) {
 			break
@@ -37,6 +43,29 @@ func (b *builder) epilogue(n *ir.Node) []*ir.Node {
 		v = u.Out
 	}
 	return chain
+}
+
+// streamPool tells whether a max pooling can be computed on the stream of
+// output pixels: non-overlapping windows (strides equal to the kernel),
+// no padding or dilation, and the floor of the image size (ceil_mode 0),
+// so that every output pixel belongs to at most one window and the
+// windows complete in raster order.
+func streamPool(n *ir.Node) bool {
+	in, out := n.Inputs[0].Type.Shape, n.Out.Type.Shape
+	if len(in) != 4 || in[0] != 1 || len(out) != 4 {
+		return false
+	}
+	win := ir.PoolWindow(n, 2)
+	if len(win.Kernel) != 2 || len(win.Strides) != 2 || len(win.Dilations) != 2 || len(win.PadBegin) != 2 || len(win.PadEnd) != 2 {
+		return false
+	}
+	for d := 0; d < 2; d++ {
+		k := win.Kernel[d]
+		if k < 1 || win.Strides[d] != k || win.Dilations[d] != 1 || win.PadBegin[d] != 0 || win.PadEnd[d] != 0 || out[2+d] != in[2+d]/k || out[2+d] < 1 {
+			return false
+		}
+	}
+	return out[1] == in[1] && n.Out.Type.Elem == n.Inputs[0].Type.Elem
 }
 
 func (b *builder) isGraphOutput(v *ir.Value) bool {
@@ -64,6 +93,8 @@ func applyEpilogue(o *vw, p, src string, e ir.Elem, chain []*ir.Node, layer *Lay
 		case "relu":
 			o.f("  wire [%d:0] %s = %s[%d] ? %d'd0 : %s;\n", e.W-1, name, cur, e.W-1, e.W, cur)
 			layer.LogicBits += e.W
+		default: // max_pool: the caller streams it
+			return cur, e
 		}
 		cur = name
 	}
@@ -82,4 +113,71 @@ func (b *builder) fuse(n *ir.Node, chain []*ir.Node) (*ir.Value, string) {
 		note += fmt.Sprintf(" %s %q (%v)", f.Op, f.Name(), f.Out.Type.Elem)
 	}
 	return chain[len(chain)-1].Out, note
+}
+
+// poolStream writes a max pooling over the stream of output pixels (see
+// streamPool): ho×wo pixels arrive in raster order, one per cycle where
+// valid is high, the M channels' words in px[m] (dw bits); a window's
+// running maximum is kept per pooled column (acc), and each finished
+// window shifts into its channel's output register yo<m> (po·qo words,
+// the first at the bottom). It returns the register bits.
+func poolStream(o *vw, pool *ir.Node, valid string, px []string, dw, ho, wo int) int {
+	win := ir.PoolWindow(pool, 2)
+	k1, k2 := win.Kernel[0], win.Kernel[1]
+	po, qo := ho/k1, wo/k2
+	bits := func(n int, f func(i int) bool) string {
+		b := make([]byte, n)
+		for i := 0; i < n; i++ {
+			b[n-1-i] = '0'
+			if f(i) {
+				b[n-1-i] = '1'
+			}
+		}
+		return fmt.Sprintf("%d'b%s", n, b)
+	}
+	rw := max(bitsFor(big.NewInt(int64(ho-1))), 1)
+	cw := max(bitsFor(big.NewInt(int64(wo-1))), 1)
+	qw := max(bitsFor(big.NewInt(int64(qo-1))), 1)
+	o.f("  // max pooling %d×%d (stride %d×%d) on the pixel stream: %d×%d -> %d×%d\n", k1, k2, k1, k2, ho, wo, po, qo)
+	o.f("  reg  [%d:0] orow;\n  reg  [%d:0] ocol;\n  reg  [%d:0] pq;\n", rw-1, cw-1, qw-1)
+	o.f("  wire [%d:0] rfirst = %s;\n", ho-1, bits(ho, func(i int) bool { return i%k1 == 0 && i/k1 < po }))
+	o.f("  wire [%d:0] rlast  = %s;\n", ho-1, bits(ho, func(i int) bool { return i%k1 == k1-1 && i/k1 < po }))
+	o.f("  wire [%d:0] rin    = %s;\n", ho-1, bits(ho, func(i int) bool { return i/k1 < po }))
+	o.f("  wire [%d:0] cfirst = %s;\n", wo-1, bits(wo, func(i int) bool { return i%k2 == 0 && i/k2 < qo }))
+	o.f("  wire [%d:0] clast  = %s;\n", wo-1, bits(wo, func(i int) bool { return i%k2 == k2-1 && i/k2 < qo }))
+	o.f("  wire [%d:0] cin    = %s;\n", wo-1, bits(wo, func(i int) bool { return i/k2 < qo }))
+	at := func(vec, idx string, n int) string { return bitAt(vec, idx, n) }
+	o.f("  wire pin = %s & %s;           // the pixel belongs to a window\n", at("rin", "orow", ho), at("cin", "ocol", wo))
+	o.f("  wire pfirst = %s & %s;        // its first pixel\n", at("rfirst", "orow", ho), at("cfirst", "ocol", wo))
+	o.f("  wire plast = %s & %s;         // its last pixel: the window is done\n", at("rlast", "orow", ho), at("clast", "ocol", wo))
+	o.f("  always @(posedge clk)\n    if (rst) begin\n      orow <= %d'd0; ocol <= %d'd0; pq <= %d'd0;\n", rw, cw, qw)
+	o.f("    end else if (%s) begin\n", valid)
+	o.f("      if (ocol == %d'd%d) begin\n        ocol <= %d'd0; pq <= %d'd0;\n", cw, wo-1, cw, qw)
+	o.f("        orow <= (orow == %d'd%d) ? %d'd0 : orow + %d'd1;\n", rw, ho-1, rw, rw)
+	o.f("      end else begin\n        ocol <= ocol + %d'd1;\n", cw)
+	o.f("        if (%s && pq != %d'd%d) pq <= pq + %d'd1;\n      end\n    end\n", at("clast", "ocol", wo), qw, qo-1, qw)
+	M := len(px)
+	om := po * qo * dw
+	for m := 0; m < M; m++ {
+		o.f("  wire signed [%d:0] pv%d = %s;\n", dw-1, m, px[m])
+		o.f("  reg  signed [%d:0] acc%d [0:%d]; // running maxima of channel %d, one per pooled column\n", dw-1, m, qo-1, m)
+		o.f("  wire signed [%d:0] pa%d = acc%d[pq];\n", dw-1, m, m)
+		o.f("  wire signed [%d:0] pm%d = (%s || pv%d > pa%d) ? pv%d : pa%d;\n", dw-1, m, ifElse(k1*k2 == 1, "1'b1", "pfirst"), m, m, m, m)
+		o.f("  always @(posedge clk) if (%s && pin) acc%d[pq] <= pm%d;\n", valid, m, m)
+		o.f("  reg  [%d:0] yo%d;      // pooled channel %d, the first pixel at the bottom\n", om-1, m, m)
+		if po*qo > 1 {
+			o.f("  always @(posedge clk) if (%s && plast) yo%d <= {pm%d, yo%d[%d:%d]};\n", valid, m, m, m, om-1, dw)
+		} else {
+			o.f("  always @(posedge clk) if (%s && plast) yo%d <= pm%d;\n", valid, m, m)
+		}
+		o.f("  assign out[%d:%d] = yo%d;\n", (m+1)*om-1, m*om, m)
+	}
+	return rw + cw + qw + M*(qo+po*qo)*dw
+}
+
+func ifElse(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
 }
