@@ -63,8 +63,22 @@ static int ensure_buffers(int n) {
 static float *padbuf;
 static int64_t padcap;
 
+/* per-thread scratch of the Winograd driver and the swapped conv
+   product, grown on demand by the calling thread before dispatch */
 static float *winobuf[WDC_MAX_THREADS];
 static int64_t winocap;
+
+static void ensure_scratch(int T, int64_t need) {
+  if (need > winocap) {
+    for (int t = 0; t < WDC_MAX_THREADS; t++) { free(winobuf[t]); winobuf[t] = NULL; }
+    winocap = need;
+  }
+  for (int t = 0; t < T; t++)
+    if (!winobuf[t] && !(winobuf[t] = aligned_alloc(64, sizeof(float) * (size_t)((winocap + 15) / 16 * 16)))) {
+      fprintf(stderr, "wdc: out of memory for %lld floats of GEMM scratch\n", (long long)winocap);
+      abort();
+    }
+}
 
 static void free_buffers(void) {
   for (int t = 0; t < WDC_MAX_THREADS; t++) {
@@ -385,11 +399,13 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t k
    A^T, output pixels as the microkernel's rows (MR-pixel im2col panels),
    output channels as its columns. For convs with few output pixels (N
    far from a multiple of NR, e.g. 7x7 = 49) it computes no padding
-   columns; the M edge is exact either way. Output channels [m0, m1). */
-static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, float *buf) {
+   columns; the M edge is exact either way. Output channels [m0, m1):
+   C^T accumulates over the K blocks in the scratch ct (pixels × channels,
+   in cache), then is transposed into C with the epilogue. */
+static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, float *buf, float *ct) {
   const int64_t K = g[gK], N = g[gN], ldc = g[gCRS];
+  const int64_t ldt = (m1 - m0 + NR - 1) / NR * NR;
   float *xpk = buf + (int64_t)KC * MC;
-  float tmp[MR * NR] __attribute__((aligned(64)));
   for (int64_t b0 = 0; b0 < g[gB0]; b0++)
   for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
     const float *AP = p[0] + b1 * g[gAPB1];
@@ -400,24 +416,19 @@ static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, flo
     const float *ADD = p[5] ? p[5] + coff : NULL;
     for (int64_t pc = 0; pc < K; pc += KC) {
       int64_t kc = imin(KC, K - pc);
-      int last = pc + kc >= K;
       pack_conv_p(g, XP, pc, kc, 0, N, xpk, MR);
       for (int64_t jr = m0; jr < m1; jr += NR) {
-        int64_t nr = imin(NR, m1 - jr);
         const float *wp = AP + jr * K + pc * NR;
-        for (int64_t ir = 0; ir < N; ir += MR) {
-          int64_t mr = imin(MR, N - ir);
-          ukr_rows[mr](kc, xpk + ir * kc, wp, tmp, NR, 0, NULL, NULL, 0);
-          float *c = C + jr * ldc + ir;
-          for (int64_t j = 0; j < nr; j++)
-            for (int64_t i = 0; i < mr; i++)
-              c[j * ldc + i] = (pc > 0 ? c[j * ldc + i] : 0.0f) + tmp[i * NR + j];
-          if (last)
-            epilogue(g, c, ldc, nr, mr, BM ? BM + jr : NULL, p[4] ? p[4] + ir : NULL,
-                     ADD ? ADD + jr * ldc + ir : NULL, (int)g[gRelu]);
-        }
+        for (int64_t ir = 0; ir < N; ir += MR)
+          ukr_rows[imin(MR, N - ir)](kc, xpk + ir * kc, wp, ct + ir * ldt + (jr - m0), ldt, pc > 0, NULL, NULL, 0);
       }
     }
+    for (int64_t j = m0; j < m1; j++) {
+      float *row = C + j * ldc;
+      const float *src = ct + (j - m0);
+      for (int64_t i = 0; i < N; i++) row[i] = src[i * ldt];
+    }
+    epilogue(g, C + m0 * ldc, ldc, m1 - m0, N, BM ? BM + m0 : NULL, p[4], ADD ? ADD + m0 * ldc : NULL, (int)g[gRelu]);
   }
 }
 
@@ -609,7 +620,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       int64_t tiles = (g[gM] + NR - 1) / NR;
       m0 = imin(g[gM], tiles * t / j->parts * NR);
       m1 = imin(g[gM], tiles * (t + 1) / j->parts * NR);
-      if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid]);
+      if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], winobuf[wdc_tid]);
       continue;
     }
     if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid]);
@@ -779,18 +790,8 @@ static void wdc_winograd(const int64_t *g, float **p) {
   /* the patches as an α×α, stride-m conv over the same padded input */
   const int64_t Th = (g[gOH] + m - 1) / m, Tw = (g[gOW] + m - 1) / m;
   job.gw[gKH] = job.gw[gKW] = A; job.gw[gSH] = job.gw[gSW] = m; job.gw[gOH] = Th; job.gw[gOW] = Tw;
-  int64_t need = A * A * (C + Mp + 1) * NR + 64;
   int T = nthreads;
-  if (need > winocap) {
-    for (int t = 0; t < WDC_MAX_THREADS; t++) { free(winobuf[t]); winobuf[t] = NULL; }
-    winocap = 0;
-  }
-  for (int t = 0; t < T; t++)
-    if (!winobuf[t] && !(winobuf[t] = aligned_alloc(64, sizeof(float) * (size_t)((need + 15) / 16 * 16)))) {
-      fprintf(stderr, "wdc: out of memory for the Winograd buffers\n");
-      abort();
-    }
-  winocap = need;
+  ensure_scratch(T, A * A * (C + Mp + 1) * NR + 64);
   if (!pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   job.panels = (Th * Tw + NR - 1) / NR;
   int64_t items = g[gB0] * job.panels;
@@ -833,6 +834,7 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     if (!cpad.xp) { gemm_ref(g, p); return; }
     int64_t mt = (M + NR - 1) / NR;
     job.parts = T < mt ? T : mt;
+    ensure_scratch(job.parts, ((N + MR - 1) / MR * MR) * ((mt + job.parts - 1) / job.parts * NR) + 64);
     if (job.parts <= 1) gemm_task(&job, 0, 1);
     else wdc_parallel_for(gemm_task, &job, job.parts);
     return;
