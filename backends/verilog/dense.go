@@ -413,12 +413,9 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 	g.mems = []file{{name: mod + "_w.mem", text: mem.String()}}
 	g.layer.ROMBits = r * m * we.W
 	cw := max(bitsFor(big.NewInt(int64(r-1))), 1)
-	rep := (k+r-1)/k + 1 // copies of x so that index (m·r mod K) + c never wraps
-	xxw := rep * k * xe.W
-	iw := bitsFor(big.NewInt(int64(xxw - 1)))
 	o.f("  // weights: %d cycles × %d multipliers in %s_w.mem\n", r, m, mod)
 	o.f("  reg  [%d:0] wrom [0:%d];\n  initial $readmemh(\"%s_w.mem\", wrom);\n", m*we.W-1, r-1, mod)
-	o.f("  reg  [%d:0] xr;   // the input vector, latched\n", k*xe.W-1)
+	o.f("  reg  [%d:0] xr;   // the input vector, latched, then rotated down one word a cycle\n", k*xe.W-1)
 	o.f("  reg  busy;\n  reg  [%d:0] cnt;\n", cw-1)
 	o.f("  reg  vA, vB, dC;\n  reg  [%d:0] rA, rB;\n  reg  [%d:0] wq;\n", cw-1, m*we.W-1)
 	o.f("  wire [%d:0] addr = in_valid ? %d'd0 : cnt;\n", cw-1, cw)
@@ -430,13 +427,18 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 	o.f("      vA <= in_valid | busy;\n      vB <= vA;\n      dC <= vB & (rB == %d'd%d);\n", cw, r-1)
 	o.f("    end\n  end\n")
 	o.f("  // stage A: latch the input, read this cycle's weights\n")
-	o.f("  always @(posedge clk) if (en) begin\n    if (in_valid) xr <= in0;\n    rA <= addr;\n    wq <= wrom[addr];\n    rB <= rA;\n  end\n")
-	o.f("  wire [%d:0] xx = {%d{xr}};\n", xxw-1, rep)
-	o.f("  wire [%d:0] rofs = %s * %d'd%d;\n", iw-1, sext0("rA", cw, iw), iw, xe.W)
+	// Multiplier j's product at cycle c reads x[(j·r + c) mod K]: rotating
+	// the latched vector down one word per cycle brings that word to the
+	// fixed position (j·r) mod K, so no multiplier needs an input multiplexer.
+	o.f("  always @(posedge clk) if (en) begin\n    if (in_valid) xr <= in0;\n")
+	if k > 1 {
+		o.f("    else if (busy) xr <= {xr[%d:0], xr[%d:%d]};\n", xe.W-1, k*xe.W-1, xe.W)
+	}
+	o.f("    rA <= addr;\n    wq <= wrom[addr];\n    rB <= rA;\n  end\n")
 	o.f("  // stage B: the %d multipliers\n", m)
 	for j := 0; j < m; j++ {
 		k0 := (j * r) % k
-		o.f("  wire [%d:0] xs%d_w = xx[%d'd%d + rofs +: %d];\n", xe.W-1, j, iw, k0*xe.W, xe.W)
+		o.f("  wire [%d:0] xs%d_w = %s;\n", xe.W-1, j, slice("xr", k0, xe.W))
 		o.f("  wire signed [%d:0] xs%d = %s;\n", pw-1, j, sext(fmt.Sprintf("xs%d_w", j), xe.W, pw))
 		o.f("  wire [%d:0] ws%d_w = wq[%d:%d];\n", we.W-1, j, (j+1)*we.W-1, j*we.W)
 		o.f("  wire signed [%d:0] ws%d = %s;\n", pw-1, j, sext(fmt.Sprintf("ws%d_w", j), we.W, pw))
@@ -478,7 +480,7 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 	}
 	g.layer.Multipliers = m
 	g.layer.MultBits = [2]int{xe.W, we.W}
-	g.layer.LogicBits = m * xe.W * cw // input multiplexers
+	g.layer.LogicBits = k * xe.W // load or rotate the input vector
 	g.layer.Registers += m*pw + k*xe.W + m*we.W + 3*cw + 4
 	// stage D: sum the segments of each output, add the bias, convert
 	o.f("  // stage D: sum the partial sums of each output with the bias\n")
@@ -510,14 +512,6 @@ func biasFrac(n *ir.Node) int {
 		return n.Inputs[2].Type.Elem.Frac()
 	}
 	return 0
-}
-
-// sext0 zero-extends a net.
-func sext0(name string, from, to int) string {
-	if to == from {
-		return name
-	}
-	return fmt.Sprintf("{%d'b0, %s}", to-from, name)
 }
 
 // reduce generates reduce_sum (an adder tree followed by a register) and
