@@ -380,3 +380,36 @@ func TestMissingVerilator(t *testing.T) {
 		t.Errorf("word out of range: %v", err)
 	}
 }
+
+// TestOverlappingPool: a max pooling whose windows overlap (3×3, stride
+// 2, padded) is not fused into the convolution before it and runs as a
+// comparator layer of its own, bit-exact; a 3×3/3 pooling dropping a row
+// and a column is fused.
+func TestOverlappingPool(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	b := &gb{t: t, g: ir.NewGraph("pools"), rng: rand.New(rand.NewSource(4))}
+	x, err := b.g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 1, 8, 7}}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := b.cast(x, ir.FixedType(10, 4))
+	h = b.node("conv", []*ir.Value{h, b.konst(ir.FixedType(8, 2), ir.Shape{2, 1, 2, 2}, 127)}, ir.Attrs{"pads": ir.IntsAttr(1, 1, 0, 0)})
+	h = b.node("relu", []*ir.Value{b.cast(h, fx(12, 5, ir.RoundHalfEven, ir.Saturate))}, nil)
+	p1 := b.node("max_pool", []*ir.Value{h}, ir.Attrs{"kernel_shape": ir.IntsAttr(3, 3), "strides": ir.IntsAttr(2, 2), "pads": ir.IntsAttr(1, 1, 1, 1)})
+	h = b.node("conv", []*ir.Value{p1, b.konst(ir.FixedType(8, 2), ir.Shape{3, 2, 1, 1}, 127)}, nil)
+	h = b.cast(h, fx(12, 5, ir.Truncate, ir.Wrap))
+	p2 := b.node("max_pool", []*ir.Value{h}, ir.Attrs{"kernel_shape": ir.IntsAttr(3, 3), "strides": ir.IntsAttr(3, 3)})
+	h = b.node("flatten", []*ir.Value{p2}, nil)
+	y := b.cast(h, ir.FixedType(16, 8))
+	g := b.finish(y)
+	d, c, _ := emitCheck(t, g, verilog.Options{}, randomInputs(g, 6, 2), Options{ReadySeed: 0})
+	var ops []string
+	for _, l := range d.Layers {
+		ops = append(ops, l.Op)
+	}
+	if got := strings.Join(ops, " "); got != "conv max_pool conv flatten cast" {
+		t.Errorf("layers %q", got)
+	}
+	t.Logf("latency %d, II %d, layers %v", c.LatencyCycles, c.IICycles, ops)
+}
