@@ -99,7 +99,12 @@ func toCache(key, bin string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
-	tmp := filepath.Join(dir, fmt.Sprintf("vsim.%d.tmp", os.Getpid()))
+	f, err := os.CreateTemp(dir, "vsim.*.tmp")
+	if err != nil {
+		return
+	}
+	tmp := f.Name()
+	f.Close()
 	if err := copyFile(bin, tmp); err != nil {
 		os.Remove(tmp)
 		return
