@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"wdc/backends/hls"
 	"wdc/backends/verilog"
@@ -205,17 +208,45 @@ func writeSimOutputs(dir string, d *verilog.Design, rows [][]int64) error {
 }
 
 func newReportCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, flatten, noCache, quiet bool
+	var jobs int
 	cmd := &cobra.Command{
 		Use:   "report DIR",
 		Short: "Synthesize generated Verilog with yosys and count FPGA resources",
 		Long: `Run yosys synth_xilinx on the design in DIR and print LUT, FF, DSP48 and BRAM counts
 next to wdc's own analytic estimate from the design; --json prints lut, ff, dsp, bram
-and estimate. Synthesis of a large fully parallel design takes minutes on 2 cores.`,
-		Example: "  wdc report rtl/ --json",
+and estimate (and the per-module runs).
+
+By default every dense and conv layer is synthesized alone and the top level flattened
+with the other layers, in parallel (--jobs, default: the number of CPUs); the counts are
+the sums of those runs, and each run is cached in DIR/.yosys-cache under a hash of its
+Verilog, so a second report is instant and an edit re-synthesizes only what changed.
+--flatten runs one synth_xilinx -flatten over the whole design instead (uncached; about
+an hour for the jet tagger on 2 cores, against a few minutes per module).`,
+		Example: "  wdc report rtl/\n  wdc report rtl/ --json --jobs 4",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := verilog.Report(args[0])
+			opts := verilog.ReportOptions{Flatten: flatten, Jobs: jobs, NoCache: noCache}
+			var bar *progressbar.ProgressBar
+			// a progress bar (modules done / total) on a terminal
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok && !quiet && !flatten && term.IsTerminal(int(f.Fd())) {
+				opts.Progress = func(done, total int, module string) {
+					if bar == nil {
+						bar = progressbar.NewOptions(total,
+							progressbar.OptionSetWriter(f),
+							progressbar.OptionSetDescription("yosys synth_xilinx"),
+							progressbar.OptionShowCount(),
+							progressbar.OptionSetElapsedTime(true),
+							progressbar.OptionClearOnFinish(),
+							progressbar.OptionThrottle(100*time.Millisecond))
+					}
+					bar.Set(done)
+				}
+			}
+			r, err := verilog.ReportWith(cmd.Context(), args[0], opts)
+			if bar != nil {
+				bar.Close()
+			}
 			if err != nil {
 				return err
 			}
@@ -232,11 +263,22 @@ and estimate. Synthesis of a large fully parallel design takes minutes on 2 core
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "(top %s, synthesis %.1fs)\n", r.Top, r.Seconds)
+			fmt.Fprintln(w, r.Note())
+			if len(r.Modules) > 0 {
+				fmt.Fprint(w, r.ModuleTable())
+			}
+			for _, s := range r.Warnings {
+				fmt.Fprintf(w, "warning: %s\n", s)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&flatten, "flatten", false, "one synth_xilinx -flatten run over the whole design (slow, uncached)")
+	f.IntVarP(&jobs, "jobs", "j", 0, "yosys processes at once (default: the number of CPUs)")
+	f.BoolVar(&noCache, "no-cache", false, "synthesize every module again instead of reading DIR/.yosys-cache")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar (there is none unless stderr is a terminal)")
 	return cmd
 }
 
