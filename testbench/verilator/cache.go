@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"wdc/backends/verilog"
 )
 
 // The build cache keeps the simulators Build compiled, by the hash of
@@ -229,5 +231,46 @@ func runtimeToCache(key, objDir string) {
 	}
 	if err := os.Rename(tmp, filepath.Join(cacheDir(), key)); err != nil {
 		os.RemoveAll(tmp) // another build stored it first
+	}
+}
+
+// lintKey names the lint result of the design's Verilog sources.
+func lintKey(vl, dir string, d *verilog.Design) string {
+	if cacheDir() == "" {
+		return ""
+	}
+	ver := verilatorVersion(vl)
+	if ver == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "lint -Wall\n%s\n%s\ntop %s\n", vl, ver, d.Top)
+	for _, f := range d.Files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return "lint-" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// lintCached tells whether the sources were found clean before.
+func lintCached(key string) bool {
+	if key == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(cacheDir(), "lint", key))
+	return err == nil
+}
+
+func lintClean(key string) {
+	if key == "" {
+		return
+	}
+	dir := filepath.Join(cacheDir(), "lint")
+	if os.MkdirAll(dir, 0o755) == nil {
+		os.WriteFile(filepath.Join(dir, key), nil, 0o644)
 	}
 }

@@ -221,6 +221,9 @@ func Build(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("verilator on %s failed: %v\n%s", dir, err, tail(string(out), 4000))
 	}
+	if len(bytes.TrimSpace(out)) == 0 {
+		lintClean(lintKey(vl, dir, d)) // verilated with -Wall and not a word
+	}
 	t1 := time.Now()
 	// 2. g++ compiles it, with Verilator's run-time library from the cache
 	rt := runtimeKey(vl, opt)
@@ -268,7 +271,7 @@ func optLevel() string {
 // wider concatenation temporaries (quadratic code; it doubled the
 // verilation time of the MNIST CNN and gave g++ huge functions).
 func verilateFlags() []string {
-	return []string{"--cc", "--exe", "-Wno-fatal", "-fno-dfg", "--x-assign", "fast", "--x-initial", "fast"}
+	return []string{"--cc", "--exe", "-Wall", "-Wno-fatal", "-fno-dfg", "--x-assign", "fast", "--x-initial", "fast"}
 }
 
 // BuildTimes is where a Build's time went (obj_dir/wdc.build.json).
@@ -318,6 +321,13 @@ func Lint(dir string) error {
 	if err != nil {
 		return err
 	}
+	// a clean result is cached (a Build's verilation, which runs with
+	// -Wall, records it too): linting a large design costs as much as
+	// verilating it
+	key := lintKey(vl, dir, d)
+	if lintCached(key) {
+		return nil
+	}
 	args := append([]string{"--lint-only", "-Wall", "--top-module", d.Top}, d.Files...)
 	cmd := exec.Command(vl, args...)
 	cmd.Dir = dir
@@ -325,6 +335,7 @@ func Lint(dir string) error {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		return fmt.Errorf("verilator --lint-only -Wall on %s: %v\n%s", dir, err, tail(string(out), 6000))
 	}
+	lintClean(key)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"wdc/backends/verilog"
 	"wdc/ir"
@@ -117,13 +118,20 @@ func emitCheck(t *testing.T, g *ir.Graph, opts verilog.Options, inputs []*ir.Ten
 	if err != nil {
 		t.Fatal(err)
 	}
+	t0 := time.Now()
+	if _, err := Build(dir); err != nil { // first: its verilation (-Wall) also lints
+		t.Fatal(err)
+	}
+	t1 := time.Now()
 	if err := Lint(dir); err != nil {
 		t.Fatal(err)
 	}
+	t2 := time.Now()
 	c, err := Run(g, dir, inputs, sim)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("build %.1fs, lint %.1fs, golden model and simulation %.1fs", t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), time.Since(t2).Seconds())
 	if bt, err := LastBuild(dir); err == nil {
 		t.Logf("build: %v", bt)
 	}
