@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"unsafe"
 
@@ -181,10 +182,26 @@ func (m *Model) SetThreads(n int) error {
 // and shapes; integers are held in ir.Tensor.I) and returns every output
 // by name.
 func (m *Model) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error) {
+	res := map[string]*ir.Tensor{}
+	for _, t := range m.Manifest.Outputs {
+		res[t.Name] = ir.NewTensor(t.elem, ir.Shape(t.Shape))
+	}
+	if err := m.RunInto(inputs, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// RunInto is Run writing into the caller's output tensors (one per model
+// output, of its type and shape), e.g. reused across runs as a benchmark
+// does. f32 tensors are handed to the compiled code in place (pinned, no
+// copy); other element types go through C buffers. An output must not
+// share its storage with an input.
+func (m *Model) RunInto(inputs, outputs map[string]*ir.Tensor) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lib == nil {
-		return nil, fmt.Errorf("model %s is closed", m.Manifest.Name)
+		return fmt.Errorf("model %s is closed", m.Manifest.Name)
 	}
 	for name := range inputs {
 		known := false
@@ -192,33 +209,64 @@ func (m *Model) Run(inputs map[string]*ir.Tensor) (map[string]*ir.Tensor, error)
 			known = known || t.Name == name
 		}
 		if !known {
-			return nil, fmt.Errorf("%q is not an input of model %s", name, m.Manifest.Name)
+			return fmt.Errorf("%q is not an input of model %s", name, m.Manifest.Name)
 		}
 	}
+	var pin goruntime.Pinner
+	defer pin.Unpin()
+	inArr := unsafe.Slice(m.inArr, len(m.Manifest.Inputs)+1)
+	outArr := unsafe.Slice(m.outArr, len(m.Manifest.Outputs)+1)
+	// The C pointer arrays point back at the C buffers once the call is
+	// over: C memory must not keep Go pointers past the pin.
+	defer func() {
+		copy(inArr, m.in)
+		copy(outArr, m.out)
+	}()
+	inPtrs := map[*float32]bool{}
 	for i, t := range m.Manifest.Inputs {
 		x, ok := inputs[t.Name]
 		if !ok {
-			return nil, fmt.Errorf("input %q (%s%v) was not given", t.Name, t.Type, t.Shape)
+			return fmt.Errorf("input %q (%s%v) was not given", t.Name, t.Type, t.Shape)
 		}
 		if x.Elem.Kind != t.elem.Kind || !x.Shape.Equal(ir.Shape(t.Shape)) || x.Len() != t.Size {
-			return nil, fmt.Errorf("input %q must be %s%v, got %v", t.Name, t.Type, ir.Shape(t.Shape), x.Type)
+			return fmt.Errorf("input %q must be %s%v, got %v", t.Name, t.Type, ir.Shape(t.Shape), x.Type)
 		}
-		if t.Size > 0 {
+		switch {
+		case t.Size == 0:
+		case x.Elem.Kind == ir.F32 && len(x.F) >= t.Size:
+			pin.Pin(&x.F[0])
+			inArr[i] = unsafe.Pointer(&x.F[0])
+			inPtrs[&x.F[0]] = true
+		default:
 			toC(m.in[i], x, t.Size)
 		}
 	}
-	if rc := C.call_run(m.run, m.inArr, m.outArr); rc != 0 {
-		return nil, fmt.Errorf("model %s: wdc_run returned %d", m.Manifest.Name, int(rc))
-	}
-	res := map[string]*ir.Tensor{}
+	var copyOut []int
 	for i, t := range m.Manifest.Outputs {
-		o := ir.NewTensor(t.elem, ir.Shape(t.Shape))
-		if t.Size > 0 {
-			fromC(o, m.out[i], t.Size)
+		o, ok := outputs[t.Name]
+		if !ok || o == nil {
+			return fmt.Errorf("output %q (%s%v) has no tensor to write", t.Name, t.Type, t.Shape)
 		}
-		res[t.Name] = o
+		if o.Elem.Kind != t.elem.Kind || !o.Shape.Equal(ir.Shape(t.Shape)) || o.Len() != t.Size {
+			return fmt.Errorf("output %q must be %s%v, got %v", t.Name, t.Type, ir.Shape(t.Shape), o.Type)
+		}
+		switch {
+		case t.Size == 0:
+		case o.Elem.Kind == ir.F32 && len(o.F) >= t.Size && !inPtrs[&o.F[0]]:
+			pin.Pin(&o.F[0])
+			outArr[i] = unsafe.Pointer(&o.F[0])
+		default:
+			copyOut = append(copyOut, i)
+		}
 	}
-	return res, nil
+	if rc := C.call_run(m.run, (*unsafe.Pointer)(m.inArr), m.outArr); rc != 0 {
+		return fmt.Errorf("model %s: wdc_run returned %d", m.Manifest.Name, int(rc))
+	}
+	for _, i := range copyOut {
+		t := m.Manifest.Outputs[i]
+		fromC(outputs[t.Name], m.out[i], t.Size)
+	}
+	return nil
 }
 
 // Close joins the model's threads, frees its buffers and unloads it.

@@ -49,6 +49,37 @@ func TestLoadRunClose(t *testing.T) {
 			t.Errorf("Run(%v) succeeded", bad)
 		}
 	}
+	// RunInto writes into the caller's outputs (reused, in place); an
+	// output sharing the input's storage goes through the C buffers.
+	reused := map[string]*ir.Tensor{"y": ir.NewTensor(ir.Float32, ir.Shape{2, 3})}
+	for round := 0; round < 2; round++ {
+		if err := m.RunInto(map[string]*ir.Tensor{"x": in}, reused); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range want {
+			if reused["y"].F[i] != v {
+				t.Fatalf("RunInto round %d: y = %v, want %v", round, reused["y"].F, want)
+			}
+		}
+	}
+	alias := ir.FromFloats(ir.Shape{2, 3}, []float32{-1, 2, -3, 4, 0, 5})
+	if err := m.RunInto(map[string]*ir.Tensor{"x": alias}, map[string]*ir.Tensor{"y": alias}); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range want {
+		if alias.F[i] != v {
+			t.Fatalf("RunInto in place: y = %v, want %v", alias.F, want)
+		}
+	}
+	for _, bad := range []map[string]*ir.Tensor{
+		{},
+		{"y": ir.NewTensor(ir.Float32, ir.Shape{3, 2})},
+		{"y": ir.NewTensor(ir.Int32, ir.Shape{2, 3})},
+	} {
+		if err := m.RunInto(map[string]*ir.Tensor{"x": in}, bad); err == nil {
+			t.Errorf("RunInto(outputs %v) succeeded", bad)
+		}
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
