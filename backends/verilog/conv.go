@@ -66,6 +66,10 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	ps, bs := af-pf, af-be.Frac()
 	aw := accWidths(w, bias, xe, ps, bs, pw)
 
+	R, err := convReuseOf(n, b.opts)
+	if err != nil {
+		return gen{}, err
+	}
 	var o vw
 	o.f("%s", unusedNote)
 	g := gen{seq: true, valid: true, comment: []string{
@@ -73,6 +77,12 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 			xe, C, H, W, we, M, C, K1, K2, biasNote(bias, be), s1, s2, pt, pl, pb, pr, Hp, Wp),
 		fmt.Sprintf("streamed: one padded pixel per cycle, line buffer of %d pixels, MAC array of %d products, one image every %d cycles", (K1-1)*Wp+K2, M*K, Hp*Wp+1),
 	}}
+	step := "run" // the stream advances one pixel
+	if R > 1 {
+		g.comment[1] = fmt.Sprintf("streamed: one padded pixel every %d cycles (reuse factor %d), line buffer of %d pixels, %d multipliers over %d products (weights in %s_w.mem), one image every %d cycles",
+			R, R, (K1-1)*Wp+K2, M*K/R, M*K, mod, Hp*Wp*R+1)
+		step = "step"
+	}
 	px := C * xw // bits of one pixel (all channels)
 	N := H * W * px
 	// One shift register per input channel (its plane is contiguous in the
@@ -113,28 +123,36 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	o.f("  wire [%d:0] pix = pad ? %d'd0 : {%s};\n", px-1, px, joinRev(lows))
 	lb := (K1-1)*Wp + K2
 	o.f("  reg  [%d:0] lb;      // line buffer: lb pixel 0 is the newest\n", lb*px-1)
+	if R > 1 {
+		phw := max(bitsFor(big.NewInt(int64(R-1))), 1)
+		o.f("  reg  [%d:0] ph;      // cycle within a pixel's %d\n", phw-1, R)
+		o.f("  wire step = run & (ph == %d'd%d);\n", phw, R-1)
+		o.f("  always @(posedge clk)\n    if (rst) ph <= %d'd0;\n    else if (en) begin\n", phw)
+		o.f("      if (in_valid || step) ph <= %d'd0;\n      else if (run) ph <= ph + %d'd1;\n    end\n", phw, phw)
+		g.layer.Registers += phw
+	}
 	o.f("  always @(posedge clk) begin\n")
 	o.f("    if (rst) begin\n      run <= 1'b0; winv <= 1'b0; pr <= %d'd0; pc <= %d'd0;\n", rw, cw)
 	o.f("    end else if (en) begin\n")
 	o.f("      if (in_valid) begin\n        run <= 1'b1; pr <= %d'd0; pc <= %d'd0;\n", rw, cw)
-	o.f("      end else if (run) begin\n")
+	o.f("      end else if (%s) begin\n", step)
 	o.f("        if (pc == %d'd%d) begin\n          pc <= %d'd0;\n", cw, Wp-1, cw)
 	o.f("          if (pr == %d'd%d) run <= 1'b0; else pr <= pr + %d'd1;\n", rw, Hp-1, rw)
 	o.f("        end else pc <= pc + %d'd1;\n      end\n", cw)
-	o.f("      winv <= run & %s & %s;\n", bitAt("rowok", "pr", Hp), bitAt("colok", "pc", Wp))
+	o.f("      winv <= %s & %s & %s;\n", step, bitAt("rowok", "pr", Hp), bitAt("colok", "pc", Wp))
 	o.f("    end\n  end\n")
 	o.f("  always @(posedge clk) if (en) begin\n")
 	for c := 0; c < C; c++ {
 		if H*W > 1 {
-			o.f("    if (in_valid) xr%d <= in0[%d:%d];\n    else if (run & ~pad) xr%d <= {%d'd0, xr%d[%d:%d]};\n", c, (c+1)*plane-1, c*plane, c, xw, c, plane-1, xw)
+			o.f("    if (in_valid) xr%d <= in0[%d:%d];\n    else if (%s & ~pad) xr%d <= {%d'd0, xr%d[%d:%d]};\n", c, (c+1)*plane-1, c*plane, step, c, xw, c, plane-1, xw)
 		} else {
 			o.f("    if (in_valid) xr%d <= in0[%d:%d];\n", c, (c+1)*plane-1, c*plane)
 		}
 	}
 	if lb > 1 {
-		o.f("    if (run) lb <= {lb[%d:0], pix};\n", (lb-1)*px-1)
+		o.f("    if (%s) lb <= {lb[%d:0], pix};\n", step, (lb-1)*px-1)
 	} else {
-		o.f("    if (run) lb <= pix;\n")
+		o.f("    if (%s) lb <= pix;\n", step)
 	}
 	o.f("  end\n")
 	// the window taps
@@ -147,7 +165,22 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 			}
 		}
 	}
-	outs, tstages := b.macArray(&o, "", src, mac{xe: xe, we: we, dst: dst, w: w, bias: bias, aw: aw, af: af, ps: ps, bs: bs, pw: pw}, &g.layer)
+	var outs []string
+	tstages := 0
+	valid := "" // the output pixel's valid
+	if R > 1 {
+		// the window, latched when it is complete, feeds a time-multiplexed MAC
+		o.f("  wire [%d:0] win = {%s};\n", K*xw-1, joinRev(src))
+		e := reuseEngine{mod: mod, n: n, in: "win", inValid: "winv", k: K, nn: M, r: R, w: w, bias: bias, xe: xe, we: we, dst: dst, pw: pw, pf: pf, af: af, aw: aw}
+		outs = e.write(&o, &g)
+		o.f("  reg  yv;          // the output pixel's words are in y0..y%d\n", M-1)
+		o.f("  always @(posedge clk) if (rst) yv <= 1'b0; else if (en) yv <= dC;\n")
+		valid = "en && yv"
+		g.layer.Reuse = R
+	} else {
+		outs, tstages = b.macArray(&o, "", src, mac{xe: xe, we: we, dst: dst, w: w, bias: bias, aw: aw, af: af, ps: ps, bs: bs, pw: pw}, &g.layer)
+		valid = fmt.Sprintf("en && tv[%d]", tstages)
+	}
 	// casts and ReLUs that only read this layer's result, applied per output pixel
 	chain := b.epilogue(n)
 	var pool *ir.Node
@@ -166,12 +199,14 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 		g.out, note = b.fuse(n, chain)
 		g.comment = append(g.comment, note)
 	}
-	// valid of the products, then of each adder stage
-	o.f("  reg  [%d:0] tv;      // tv[0]: products valid; tv[%d]: sums valid\n", tstages, tstages)
-	if tstages == 0 {
-		o.f("  always @(posedge clk) if (rst) tv <= 1'b0; else if (en) tv[0] <= winv;\n")
-	} else {
-		o.f("  always @(posedge clk) if (rst) tv <= %d'd0; else if (en) tv <= {tv[%d:0], winv};\n", tstages+1, tstages-1)
+	if R == 1 {
+		// valid of the products, then of each adder stage
+		o.f("  reg  [%d:0] tv;      // tv[0]: products valid; tv[%d]: sums valid\n", tstages, tstages)
+		if tstages == 0 {
+			o.f("  always @(posedge clk) if (rst) tv <= 1'b0; else if (en) tv[0] <= winv;\n")
+		} else {
+			o.f("  always @(posedge clk) if (rst) tv <= %d'd0; else if (en) tv <= {tv[%d:0], winv};\n", tstages+1, tstages-1)
+		}
 	}
 	opx := M * dw
 	no := Ho * Wo
@@ -184,9 +219,9 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 		}
 		o.f("  reg  [%d:0] yo%d;      // output channel %d, the first pixel at the bottom\n", om-1, m, m)
 		if no > 1 {
-			o.f("  always @(posedge clk) if (en && tv[%d]) yo%d <= {yp%d, yo%d[%d:%d]};\n", tstages, m, m, m, om-1, dw)
+			o.f("  always @(posedge clk) if (%s) yo%d <= {yp%d, yo%d[%d:%d]};\n", valid, m, m, m, om-1, dw)
 		} else {
-			o.f("  always @(posedge clk) if (en && tv[%d]) yo%d <= yp%d;\n", tstages, m, m)
+			o.f("  always @(posedge clk) if (%s) yo%d <= yp%d;\n", valid, m, m)
 		}
 		o.f("  assign out[%d:%d] = yo%d;\n", (m+1)*om-1, m*om, m)
 	}
@@ -195,7 +230,7 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 		for m := range yp {
 			yp[m] = fmt.Sprintf("yp%d", m)
 		}
-		g.layer.Registers += poolStream(&o, pool, fmt.Sprintf("en && tv[%d]", tstages), yp, dw, Ho, Wo)
+		g.layer.Registers += poolStream(&o, pool, valid, yp, dw, Ho, Wo)
 		g.layer.Adders += M
 		g.layer.AdderBits += M * dw
 	} else {
@@ -205,6 +240,12 @@ func (b *builder) conv(mod string, n *ir.Node, ops []operand) (gen, error) {
 	g.layer.LogicBits += px + opx
 	g.latency = Hp*Wp + 3 + tstages
 	g.ii = Hp*Wp + 1
+	if R > 1 {
+		// the last window is complete Hp·Wp·R + 1 cycles after the image,
+		// the MAC takes R + 3 more, the output register one
+		g.latency = Hp*Wp*R + R + 5
+		g.ii = Hp*Wp*R + 1
+	}
 	g.body = o.String()
 	return g, nil
 }

@@ -391,11 +391,43 @@ func extendShift(x string, w, aw, sh int) string {
 // order output-major, input-minor) over r cycles, reading its weights
 // from a ROM (one .mem line per cycle) and accumulating per output.
 func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, bias []int64, xe, we, dst ir.Elem, pw, pf, af int, aw []int, comment []string) (gen, error) {
-	m := k * nn / r
-	ps := af - pf
 	var o vw
 	o.f("%s", unusedNote)
 	g := gen{seq: true, valid: true, comment: comment, ii: r}
+	e := reuseEngine{mod: mod, n: n, in: "in0", inValid: "in_valid", k: k, nn: nn, r: r, w: w, bias: bias, xe: xe, we: we, dst: dst, pw: pw, pf: pf, af: af, aw: aw}
+	ys := e.write(&o, &g)
+	for out, y := range ys {
+		o.f("  assign %s = %s;\n", slice("out", out, dst.W), y)
+	}
+	g.layer.Reuse = r
+	g.latency = r + 3
+	g.body = o.String()
+	return g, nil
+}
+
+// reuseEngine is the time-multiplexed multiply-accumulate of a layer with
+// reuse factor r: y[n] = Σ_k x[k]·w[n][k] + bias[n] for the K words of
+// the bus in, latched when inValid is high (at most once every r cycles);
+// the results are registered r + 3 cycles later, one cycle after dC.
+type reuseEngine struct {
+	mod         string // module name: the weight ROM is mod_w.mem
+	n           *ir.Node
+	in, inValid string
+	k, nn, r    int
+	w           [][]int64
+	bias        []int64
+	xe, we, dst ir.Elem
+	pw, pf, af  int
+	aw          []int
+}
+
+// write generates the engine into o (statistics and the ROM into g) and
+// returns the output registers' names (dst words).
+func (e reuseEngine) write(o *vw, g *gen) []string {
+	n, k, nn, r, w, bias := e.n, e.k, e.nn, e.r, e.w, e.bias
+	xe, we, dst, pw, pf, af, aw, mod := e.xe, e.we, e.dst, e.pw, e.pf, e.af, e.aw, e.mod
+	m := k * nn / r
+	ps := af - pf
 	// weight ROM: line c holds the weights of cycle c for every multiplier
 	var mem strings.Builder
 	mask := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(we.W)), big.NewInt(1))
@@ -418,19 +450,19 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 	o.f("  reg  [%d:0] xr;   // the input vector, latched, then rotated down one word a cycle\n", k*xe.W-1)
 	o.f("  reg  busy;\n  reg  [%d:0] cnt;\n", cw-1)
 	o.f("  reg  vA, vB, dC;\n  reg  [%d:0] rA, rB;\n  reg  [%d:0] wq;\n", cw-1, m*we.W-1)
-	o.f("  wire [%d:0] addr = in_valid ? %d'd0 : cnt;\n", cw-1, cw)
+	o.f("  wire [%d:0] addr = %s ? %d'd0 : cnt;\n", cw-1, e.inValid, cw)
 	o.f("  always @(posedge clk) begin\n")
 	o.f("    if (rst) begin\n      busy <= 1'b0; vA <= 1'b0; vB <= 1'b0; dC <= 1'b0; cnt <= %d'd0;\n", cw)
 	o.f("    end else if (en) begin\n")
-	o.f("      if (in_valid) begin\n        busy <= 1'b1; cnt <= %d'd1;\n", cw)
+	o.f("      if (%s) begin\n        busy <= 1'b1; cnt <= %d'd1;\n", e.inValid, cw)
 	o.f("      end else if (busy) begin\n        cnt <= cnt + %d'd1;\n        if (cnt == %d'd%d) busy <= 1'b0;\n      end\n", cw, cw, r-1)
-	o.f("      vA <= in_valid | busy;\n      vB <= vA;\n      dC <= vB & (rB == %d'd%d);\n", cw, r-1)
+	o.f("      vA <= %s | busy;\n      vB <= vA;\n      dC <= vB & (rB == %d'd%d);\n", e.inValid, cw, r-1)
 	o.f("    end\n  end\n")
 	o.f("  // stage A: latch the input, read this cycle's weights\n")
 	// Multiplier j's product at cycle c reads x[(j·r + c) mod K]: rotating
 	// the latched vector down one word per cycle brings that word to the
 	// fixed position (j·r) mod K, so no multiplier needs an input multiplexer.
-	o.f("  always @(posedge clk) if (en) begin\n    if (in_valid) xr <= in0;\n")
+	o.f("  always @(posedge clk) if (en) begin\n    if (%s) xr <= %s;\n", e.inValid, e.in)
 	if k > 1 {
 		o.f("    else if (busy) xr <= {xr[%d:0], xr[%d:%d]};\n", xe.W-1, k*xe.W-1, xe.W)
 	}
@@ -483,6 +515,7 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 	g.layer.LogicBits = k * xe.W // load or rotate the input vector
 	g.layer.Registers += m*pw + k*xe.W + m*we.W + 3*cw + 4
 	// stage D: sum the segments of each output, add the bias, convert
+	var ys []string
 	o.f("  // stage D: sum the partial sums of each output with the bias\n")
 	for out := 0; out < nn; out++ {
 		var terms []string
@@ -493,18 +526,15 @@ func (b *builder) denseReuse(mod string, n *ir.Node, k, nn, r int, w [][]int64, 
 		if bias != nil {
 			c.Lsh(big.NewInt(bias[out]), uint(af-biasFrac(n)))
 		}
-		t := addTree(&o, fmt.Sprintf("t%d", out), terms, c, aw[out], treeLevels(len(terms)+1), 0)
+		t := addTree(o, fmt.Sprintf("t%d", out), terms, c, aw[out], treeLevels(len(terms)+1), 0)
 		g.layer.Adders += t.adds
 		g.layer.AdderBits += t.bits
-		e := convert(&o, fmt.Sprintf("y%d", out), t.root, aw[out], af, dst)
-		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en && dC) y%d <= %s;\n", dst.W-1, out, out, e)
-		o.f("  assign %s = y%d;\n", slice("out", out, dst.W), out)
+		y := convert(o, fmt.Sprintf("y%d", out), t.root, aw[out], af, dst)
+		o.f("  reg  [%d:0] y%d;\n  always @(posedge clk) if (en && dC) y%d <= %s;\n", dst.W-1, out, out, y)
+		ys = append(ys, fmt.Sprintf("y%d", out))
 	}
 	g.layer.Registers += nn * dst.W
-	g.layer.Reuse = r
-	g.latency = r + 3
-	g.body = o.String()
-	return g, nil
+	return ys
 }
 
 func biasFrac(n *ir.Node) int {

@@ -250,14 +250,19 @@ func build(g *ir.Graph, opts Options) (*builder, error) {
 		return nil, err
 	}
 	for name := range opts.Reuse {
-		if v := g.Lookup(name); v == nil || v.Producer == nil || v.Producer.Op != "dense" {
-			return nil, fmt.Errorf("verilog: reuse factor given for %q, which is not a dense node of graph %q", name, g.Name)
+		if v := g.Lookup(name); v == nil || v.Producer == nil || (v.Producer.Op != "dense" && v.Producer.Op != "conv") {
+			return nil, fmt.Errorf("verilog: reuse factor given for %q, which is not a dense node or a conv node of graph %q", name, g.Name)
 		}
 	}
 	// Reuse factors must divide their layers before anything is generated.
 	for _, n := range nodes {
 		if n.Op == "dense" {
 			if _, err := reuseOf(n, opts); err != nil {
+				return nil, err
+			}
+		}
+		if n.Op == "conv" {
+			if _, err := convReuseOf(n, opts); err != nil {
 				return nil, err
 			}
 		}

@@ -421,3 +421,55 @@ func TestOverlappingPool(t *testing.T) {
 	}
 	t.Logf("latency %d, II %d, layers %v", c.LatencyCycles, c.IICycles, ops)
 }
+
+// TestConvReuse: streamed convolutions with reuse factors (R = 4 with the
+// fused cast, ReLU and pooling; R = 3, which splits a multiplier's
+// products across two output channels; R = M·C·K1·K2, one multiplier) and
+// a fully parallel one, bit-exact with and without back-pressure, with
+// the latency and II the design predicts.
+func TestConvReuse(t *testing.T) {
+	needTools(t)
+	t.Parallel()
+	b := &gb{t: t, g: ir.NewGraph("convreuse"), rng: rand.New(rand.NewSource(5))}
+	x, err := b.g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 2, 6, 5}}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := b.cast(x, ir.FixedType(10, 4))
+	c1 := b.node("conv", []*ir.Value{h, b.konst(ir.FixedType(8, 2), ir.Shape{4, 2, 3, 3}, 127), b.konst(ir.FixedType(8, 3), ir.Shape{4}, 127)}, ir.Attrs{"pads": ir.IntsAttr(1, 1, 1, 1)})
+	h = b.node("relu", []*ir.Value{b.cast(c1, fx(12, 5, ir.RoundHalfEven, ir.Saturate))}, nil)
+	h = b.node("max_pool", []*ir.Value{h}, ir.Attrs{"kernel_shape": ir.IntsAttr(2, 2), "strides": ir.IntsAttr(2, 2)})
+	c2 := b.node("conv", []*ir.Value{h, b.konst(ir.FixedType(8, 2), ir.Shape{3, 4, 2, 2}, 127)}, ir.Attrs{"pads": ir.IntsAttr(1, 0, 0, 1), "strides": ir.IntsAttr(1, 2)})
+	h = b.cast(c2, fx(12, 6, ir.Truncate, ir.Saturate))
+	c3 := b.node("conv", []*ir.Value{h, b.konst(ir.FixedType(6, 1), ir.Shape{2, 3, 2, 1}, 31)}, nil)
+	h = b.cast(c3, fx(12, 6, ir.RoundHalfEven, ir.Wrap))
+	h = b.node("flatten", []*ir.Value{h}, nil)
+	y := b.cast(h, ir.FixedType(16, 8))
+	g := b.finish(y)
+	opts := verilog.Options{Reuse: map[string]int{c1.Name: 4, c2.Name: 3, c3.Name: 12}}
+	inputs := randomInputs(g, 8, 2)
+	d, c, dir := emitCheck(t, g, opts, inputs, Options{})
+	for _, l := range d.Layers {
+		t.Logf("%-10s %-8s R=%-2d multipliers %-3d latency %4d stage %4d", l.Node, l.Op, l.Reuse, l.Multipliers+l.ShiftAdd, l.Latency, l.Stage)
+	}
+	if d.Layers[0].Multipliers != 4*2*3*3/4 || d.Layers[0].Reuse != 4 {
+		t.Errorf("first conv: %d multipliers, R=%d", d.Layers[0].Multipliers, d.Layers[0].Reuse)
+	}
+	t.Logf("latency %d, II %d", c.LatencyCycles, c.IICycles)
+	c2r, err := Run(g, dir, inputs, Options{ReadySeed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2r.Mismatches != 0 {
+		t.Fatalf("with back-pressure %d vectors differ; first: %v", c2r.Mismatches, c2r.First)
+	}
+	// a reuse factor that does not divide the layer: nothing written
+	bad := t.TempDir()
+	_, err = verilog.Emit(g, bad, verilog.Options{Reuse: map[string]int{c1.Name: 7}})
+	if err == nil || !strings.Contains(err.Error(), "reuse factor 7 does not divide the layer's 4×2×3×3 = 72 multiplications (divisors near it: 6, 8)") {
+		t.Errorf("bad conv reuse factor: %v", err)
+	}
+	if ents, _ := os.ReadDir(bad); len(ents) != 0 {
+		t.Errorf("%d files written despite the error", len(ents))
+	}
+}
