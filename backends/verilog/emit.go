@@ -30,7 +30,10 @@ type Options struct {
 	// has K·N/R multipliers and accepts a new vector every R cycles. 0 or
 	// 1 is fully parallel. R must divide K·N.
 	ReuseFactor int
-	// Reuse overrides the reuse factor per node name.
+	// Reuse overrides the reuse factor per node name. It also gives conv
+	// nodes a reuse factor (ReuseFactor does not apply to them): R must
+	// divide M·C·K1·K2; the layer then has M·C·K1·K2/R multipliers with
+	// weights in a ROM and takes R cycles per padded pixel.
 	Reuse map[string]int
 	// ClockMHz is the target clock, a parameter of the top level; it only
 	// turns cycles into nanoseconds in reports (default 200).
