@@ -27,7 +27,7 @@ import (
 // simulators, the least recently used are removed.
 const cacheEntries = 24
 
-var versions sync.Map // verilator path -> its --version
+var versions sync.Map // verilator path -> its --version and the C++ compiler's
 
 func verilatorVersion(vl string) string {
 	if v, ok := versions.Load(vl); ok {
@@ -38,6 +38,14 @@ func verilatorVersion(vl string) string {
 		return ""
 	}
 	v := strings.TrimSpace(string(out))
+	// the C++ compiler verilated.mk uses (CXX, else g++) builds the simulator too
+	cxx := os.Getenv("CXX")
+	if cxx == "" {
+		cxx = "g++"
+	}
+	if cv, err := exec.Command(cxx, "--version").Output(); err == nil {
+		v += "\n" + strings.SplitN(string(cv), "\n", 2)[0]
+	}
 	versions.Store(vl, v)
 	return v
 }
