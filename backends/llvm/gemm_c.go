@@ -246,9 +246,68 @@ typedef float pad_v16 __attribute__((vector_size(64), aligned(4)));
 typedef float pad_v32 __attribute__((vector_size(128), aligned(4)));
 typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
 
+/* pad_rows fills channels [c0, c1) of image item it (all items: one
+   flat range over item·C + c) of the padded copy. */
+typedef struct { const int64_t *g; const float *x0; int64_t Hp, Wp, Wq, plane; } pad_job;
+
+static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
+  const pad_job *j = ctx;
+  const int64_t *g = j->g;
+  const int64_t C = g[gCC], H = g[gCH], W = g[gCW], SW = g[gSW], PH = g[gPH], PW = g[gPW];
+  const int64_t Hp = j->Hp, Wp = j->Wp, Wq = j->Wq, rowlen = SW * Wq;
+  const int64_t nq = (Wq + 15) / 16 * 16;
+  float ph[4 * nq + 16] __attribute__((aligned(64))); /* deinterleaved phases, 16-float chunks */
+  float prow[4 * nq + 16] __attribute__((aligned(64)));
+  for (int64_t ic = lo; ic < hi; ic++) {
+    int64_t it = ic / C, c = ic % C, b0 = it / g[gB1], b1 = it % g[gB1];
+    const float *x = j->x0 + b0 * g[gBB0] + b1 * g[gBB1];
+    float *d = padbuf + it * j->plane + c * Hp * rowlen;
+    for (int64_t ih = 0; ih < Hp; ih++, d += rowlen) {
+      int64_t sh = ih - PH;
+      if (sh < 0 || sh >= H) { memset(d, 0, sizeof(float) * rowlen); continue; }
+      const float *src = x + (c * H + sh) * W;
+      if (SW == 1) {
+        int64_t lo = imin(PW, Wp), hi = imin(PW + W, Wp);
+        for (int64_t i = 0; i < lo; i++) d[i] = 0;
+        if (hi > lo) memcpy(d + lo, src, sizeof(float) * (hi - lo));
+        for (int64_t i = imax(hi, lo); i < rowlen; i++) d[i] = 0;
+      } else if (SW == 2 || SW == 4) {
+        /* the zero-padded row, deinterleaved 16 outputs per phase at a time */
+        memset(prow, 0, sizeof(float) * nq * SW);
+        int64_t lo = imin(PW, Wp), hi = imin(PW + W, Wp);
+        if (hi > lo) memcpy(prow + lo, src + lo - PW, sizeof(float) * (hi - lo));
+        for (int64_t q = 0; q < nq; q += 16) {
+          if (SW == 2) {
+            pad_v32 v = *(const pad_v32 *)(prow + q * 2);
+            *(pad_v16 *)(ph + q) = __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            *(pad_v16 *)(ph + nq + q) = __builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+          } else {
+            pad_v64 v = *(const pad_v64 *)(prow + q * 4);
+            *(pad_v16 *)(ph + q) = __builtin_shufflevector(v, v, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+            *(pad_v16 *)(ph + nq + q) = __builtin_shufflevector(v, v, 1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61);
+            *(pad_v16 *)(ph + 2 * nq + q) = __builtin_shufflevector(v, v, 2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62);
+            *(pad_v16 *)(ph + 3 * nq + q) = __builtin_shufflevector(v, v, 3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63);
+          }
+        }
+        for (int64_t f = 0; f < SW; f++) memcpy(d + f * Wq, ph + f * nq, sizeof(float) * Wq);
+      } else {
+        memset(d, 0, sizeof(float) * rowlen);
+        for (int64_t f = 0; f < SW; f++) {
+          /* q with 0 <= q*SW + f - PW < W and q*SW + f < Wp */
+          int64_t qlo = PW - f > 0 ? (PW - f + SW - 1) / SW : 0;
+          int64_t qhi = imin((W + PW - f + SW - 1) / SW, (Wp - f + SW - 1) / SW);
+          float *dp = d + f * Wq;
+          const float *sp = src + f - PW;
+          for (int64_t q = qlo; q < qhi; q++) dp[q] = sp[q * SW];
+        }
+      }
+    }
+  }
+}
+
 static int pad_input(const int64_t *g, const float *x0) {
-  const int64_t C = g[gCC], H = g[gCH], W = g[gCW], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
-  const int64_t PH = g[gPH], PW = g[gPW], DH = g[gDH], DW = g[gDW], OH = g[gOH], OW = g[gOW];
+  const int64_t C = g[gCC], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
+  const int64_t DH = g[gDH], DW = g[gDW], OH = g[gOH], OW = g[gOW];
   const int64_t Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
   const int64_t Wq = (Wp + SW - 1) / SW, rowlen = SW * Wq, plane = C * Hp * rowlen;
   const int64_t items = g[gB0] * g[gB1], need = items * plane + 64;
@@ -258,56 +317,10 @@ static int pad_input(const int64_t *g, const float *x0) {
     padcap = padbuf ? need : 0;
     if (!padbuf) return 0;
   }
-  for (int64_t b0 = 0; b0 < g[gB0]; b0++)
-  for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
-    const float *x = x0 + b0 * g[gBB0] + b1 * g[gBB1];
-    float *d = padbuf + (b0 * g[gB1] + b1) * plane;
-    for (int64_t c = 0; c < C; c++)
-      for (int64_t ih = 0; ih < Hp; ih++, d += rowlen) {
-        int64_t sh = ih - PH;
-        if (sh < 0 || sh >= H) { memset(d, 0, sizeof(float) * rowlen); continue; }
-        const float *src = x + (c * H + sh) * W;
-        if (SW == 1) {
-          int64_t lo = imin(PW, Wp), hi = imin(PW + W, Wp);
-          for (int64_t i = 0; i < lo; i++) d[i] = 0;
-          if (hi > lo) memcpy(d + lo, src, sizeof(float) * (hi - lo));
-          for (int64_t i = imax(hi, lo); i < rowlen; i++) d[i] = 0;
-        } else if (SW == 2 || SW == 4) {
-          /* the zero-padded row, deinterleaved 16 outputs per phase at a
-             time; chunks run backwards so that the last chunk's spill past
-             Wq into the next phase row (or the next row: padbuf has
-             slack) is overwritten by the correct values later */
-          const int64_t nq = (Wq + 15) / 16 * 16;
-          float prow[nq * 4] __attribute__((aligned(64)));
-          memset(prow, 0, sizeof(float) * nq * SW);
-          int64_t lo = imin(PW, Wp), hi = imin(PW + W, Wp);
-          if (hi > lo) memcpy(prow + lo, src + lo - PW, sizeof(float) * (hi - lo));
-          for (int64_t q = nq - 16; q >= 0; q -= 16) {
-            if (SW == 2) {
-              pad_v32 x = *(const pad_v32 *)(prow + q * 2);
-              *(pad_v16 *)(d + q) = __builtin_shufflevector(x, x, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-              *(pad_v16 *)(d + Wq + q) = __builtin_shufflevector(x, x, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-            } else {
-              pad_v64 x = *(const pad_v64 *)(prow + q * 4);
-              *(pad_v16 *)(d + q) = __builtin_shufflevector(x, x, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
-              *(pad_v16 *)(d + Wq + q) = __builtin_shufflevector(x, x, 1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61);
-              *(pad_v16 *)(d + 2 * Wq + q) = __builtin_shufflevector(x, x, 2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62);
-              *(pad_v16 *)(d + 3 * Wq + q) = __builtin_shufflevector(x, x, 3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63);
-            }
-          }
-        } else {
-          memset(d, 0, sizeof(float) * rowlen);
-          for (int64_t ph = 0; ph < SW; ph++) {
-            /* q with 0 <= q*SW + ph - PW < W and q*SW + ph < Wp */
-            int64_t qlo = PW - ph > 0 ? (PW - ph + SW - 1) / SW : 0;
-            int64_t qhi = imin((W + PW - ph + SW - 1) / SW, (Wp - ph + SW - 1) / SW);
-            float *dp = d + ph * Wq;
-            const float *sp = src + ph - PW;
-            for (int64_t q = qlo; q < qhi; q++) dp[q] = sp[q * SW];
-          }
-        }
-      }
-  }
+  pad_job job = { g, x0, Hp, Wp, Wq, plane };
+  /* channels in parallel when the copy is large enough to pay a dispatch */
+  if (nthreads > 1 && items * plane >= (1 << 16)) wdc_parallel_for(pad_rows, &job, items * C);
+  else pad_rows(&job, 0, items * C);
   cpad.xp = padbuf; cpad.Hp = Hp; cpad.Wq = Wq; cpad.plane = plane;
   return 1;
 }
@@ -834,7 +847,8 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     if (!cpad.xp) { gemm_ref(g, p); return; }
     int64_t mt = (M + NR - 1) / NR;
     job.parts = T < mt ? T : mt;
-    ensure_scratch(job.parts, ((N + MR - 1) / MR * MR) * ((mt + job.parts - 1) / job.parts * NR) + 64);
+    /* for every pool thread: any of them may claim a part */
+    ensure_scratch(nthreads, ((N + MR - 1) / MR * MR) * ((mt + job.parts - 1) / job.parts * NR) + 64);
     if (job.parts <= 1) gemm_task(&job, 0, 1);
     else wdc_parallel_for(gemm_task, &job, job.parts);
     return;
