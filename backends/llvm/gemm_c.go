@@ -718,7 +718,7 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
   }
 }
 
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, msplit, mchunk; } wino_job;
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, msplit, mchunk, items, block; } wino_job;
 
 static inline __attribute__((always_inline)) void wino_item(const wino_job *j, int64_t item, float *buf, const int A) {
   const int m = A - 2;
@@ -729,18 +729,13 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   int64_t b0 = item / (j->panels * j->msplit), r = item % (j->panels * j->msplit);
   int64_t pan = r / j->msplit, m0 = r % j->msplit * j->mchunk, m1 = imin(M, m0 + j->mchunk);
   int64_t n0 = pan * NR, nr = imin(NR, T - n0);
-  float *V = buf, *Mb = V + A2 * C * NR, *D = Mb + A2 * Mp * NR;
+  float *V = buf, *Mb = V + A2 * C * NR, *D = Mb + A2 * MR * NR;
   const float *XP = cpad.xp + b0 * cpad.plane;
   for (int64_t c = 0; c < C; c++) {
     pack_conv_p(gw, XP, c * A2, A2, n0, nr, D, NR);
     wino_in(A, D, V + c * NR, C * NR);
   }
   const float *U = p[0];
-  for (int64_t e = 0; e < A2; e++)
-    for (int64_t ir = m0; ir < m1; ir += MR) {
-      int64_t mr = imin(MR, m1 - ir);
-      ukr_rows[mr](C, U + (e * Mp + ir) * C, V + e * C * NR, Mb + (e * Mp + ir) * NR, NR, 0, NULL, NULL, 0);
-    }
   /* the panel's tiles as runs along one tile row: first tile, count, output origin */
   int64_t rt[NR], rl[NR], roh[NR], row_[NR], ns = 0;
   for (int64_t t = 0; t < nr;) {
@@ -753,8 +748,16 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   const float *ADD = p[5] ? p[5] + b0 * g[gCB0] : NULL;
   const int relu = (int)g[gRelu];
   float Y[16 * NR] __attribute__((aligned(64)));
+  /* MR output channels at a time: their α² products (Mb[e][i][t], MR·NR
+     floats per e, in L1/L2), then their output transforms */
   for (int64_t mm = m0; mm < m1; mm++) {
-    wino_out(A, Mb + mm * NR, Mp * NR, Y);
+    const int64_t ir = m0 + (mm - m0) / MR * MR;
+    if (mm == ir) {
+      int64_t mr = imin(MR, m1 - ir);
+      for (int64_t e = 0; e < A2; e++)
+        ukr_rows[mr](C, U + (e * Mp + ir) * C, V + e * C * NR, Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
+    }
+    wino_out(A, Mb + (mm - ir) * NR, MR * NR, Y);
     if (BM) {
       float b = BM[mm];
       for (int q = 0; q < m * m; q++) WV(Y + q * NR) += b;
@@ -787,9 +790,12 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   }
 }
 
+/* Task b runs items [b·block, (b+1)·block): consecutive panels, so that
+   two threads share output rows at one boundary only (tiles are m
+   columns wide: panels end inside cache lines). */
 static void wino_task(void *ctx, int64_t lo, int64_t hi) {
   const wino_job *j = ctx;
-  for (int64_t it = lo; it < hi; it++) {
+  for (int64_t it = lo * j->block; it < imin(hi * j->block, j->items); it++) {
     if (j->g[gWino] == 4) wino_item(j, it, winobuf[wdc_tid], 6);
     else wino_item(j, it, winobuf[wdc_tid], 4);
   }
@@ -804,7 +810,7 @@ static void wdc_winograd(const int64_t *g, float **p) {
   const int64_t Th = (g[gOH] + m - 1) / m, Tw = (g[gOW] + m - 1) / m;
   job.gw[gKH] = job.gw[gKW] = A; job.gw[gSH] = job.gw[gSW] = m; job.gw[gOH] = Th; job.gw[gOW] = Tw;
   int T = nthreads;
-  ensure_scratch(T, A * A * (C + Mp + 1) * NR + 64);
+  ensure_scratch(T, A * A * (C + MR + 1) * NR + 64);
   if (!pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   job.panels = (Th * Tw + NR - 1) / NR;
   int64_t items = g[gB0] * job.panels;
@@ -814,8 +820,13 @@ static void wdc_winograd(const int64_t *g, float **p) {
     job.msplit = (M + job.mchunk - 1) / job.mchunk;
   }
   items *= job.msplit;
-  if (T <= 1 || items <= 1) wino_task(&job, 0, items);
-  else wdc_parallel_for(wino_task, &job, items);
+  job.items = items;
+  /* one block of consecutive items per thread when each thread has whole
+     panels; channel splits write disjoint rows, one item per task */
+  job.block = job.msplit == 1 ? (items + T - 1) / T : 1;
+  int64_t tasks = (items + job.block - 1) / job.block;
+  if (T <= 1 || tasks <= 1) { job.block = items; wino_task(&job, 0, 1); }
+  else wdc_parallel_for(wino_task, &job, tasks);
 }
 
 /* wdc_gemm runs the product described by g (see loop.Gemm) on the thread
