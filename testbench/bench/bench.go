@@ -102,7 +102,9 @@ type Config struct {
 	// faster than that runs several times in a row per round (0: 5 ms).
 	MinTurn time.Duration
 	// Gap is a pause between turns, letting the last contestant's spinning
-	// worker threads go idle (0: 2 ms; <0: none).
+	// worker threads go idle (0: 50 ms: onnxruntime's and OpenMP's pools spin
+	// long enough after a run to slow a 2-thread contestant that follows
+	// 2 ms later by 30-50%; <0: none).
 	Gap time.Duration
 	// Tolerance on outputs: a peer agrees when max|peer−wdc| <=
 	// Tolerance·max(1, max|wdc|) (0: 1e-3).
@@ -203,7 +205,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.MinTurn = 5 * time.Millisecond
 	}
 	if cfg.Gap == 0 {
-		cfg.Gap = 2 * time.Millisecond
+		cfg.Gap = 50 * time.Millisecond
 	} else if cfg.Gap < 0 {
 		cfg.Gap = 0
 	}
