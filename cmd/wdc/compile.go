@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"wdc/backends/verilog"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ import (
 
 func newCompileCmd() *cobra.Command {
 	var targetName, outDir string
-	var threads, reuse int
+	var threads, reuse, addLevels int
 	var clock float64
 	var q quantFlags
 	var convAlgo string
@@ -90,7 +91,7 @@ func newCompileCmd() *cobra.Command {
 				fmt.Fprintf(w, "wrote CUDA C for %s to %s: %s, %d launch(es) per run (build there with make; sm_80 and sm_90)\n", g.Name, outDir, shape, a.Launches)
 				return nil
 			case "verilog":
-				d, err := emitVerilog(g, outDir, &q, reuse, clock)
+				d, err := emitVerilog(g, outDir, &q, verilog.Options{ReuseFactor: reuse, ClockMHz: clock, AddLevelsPerStage: addLevels})
 				if err != nil {
 					return err
 				}
@@ -121,6 +122,7 @@ func newCompileCmd() *cobra.Command {
 	f.IntVar(&threads, "threads", 0, "default thread count of compiled CPU code (0: all CPUs)")
 	f.IntVar(&reuse, "reuse", 1, "reuse factor of dense layers (hardware targets): multipliers = inputs x outputs / R")
 	f.Float64Var(&clock, "clock", 200, "target clock in MHz (verilog), for reporting latency in ns")
+	f.IntVar(&addLevels, "add-levels", 0, "pipeline register after every N adder-tree levels (verilog; 1: at most one multiply-add between registers; 0: a whole tree per stage, hls4ml's latency)")
 	addConvFlags(f, &convAlgo, &explain)
 	q.add(f)
 	return cmd

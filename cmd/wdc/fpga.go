@@ -99,12 +99,12 @@ func runHLS(w io.Writer, g *ir.Graph, feeds map[string]*ir.Tensor, q *quantFlags
 }
 
 // emitVerilog quantizes g and writes its RTL into dir.
-func emitVerilog(g *ir.Graph, dir string, q *quantFlags, reuse int, clock float64) (*verilog.Design, error) {
+func emitVerilog(g *ir.Graph, dir string, q *quantFlags, opts verilog.Options) (*verilog.Design, error) {
 	qg, err := q.quantize(g)
 	if err != nil {
 		return nil, err
 	}
-	return verilog.Emit(qg, dir, verilog.Options{ReuseFactor: reuse, ClockMHz: clock})
+	return verilog.Emit(qg, dir, opts)
 }
 
 func describeDesign(w io.Writer, d *verilog.Design, dir string) {
@@ -293,7 +293,7 @@ func runVerilog(w io.Writer, g *ir.Graph, feeds map[string]*ir.Tensor, q *quantF
 		}
 		defer os.RemoveAll(dir)
 	}
-	if _, err := emitVerilog(g, dir, q, 1, 200); err != nil {
+	if _, err := emitVerilog(g, dir, q, verilog.Options{}); err != nil {
 		return nil, err
 	}
 	vec, err := inputVector(g, feeds)

@@ -293,4 +293,16 @@ func TestVerilogFlow(t *testing.T) {
 	if out := mustWDC(t, "run", "../../examples/mlp_from_npz.wdc", "--target", "verilog"); !strings.Contains(out, "bit for bit") {
 		t.Errorf("run --target verilog:\n%s", out)
 	}
+	// --add-levels 1: a register after every adder level (at most one
+	// multiply-add between registers): longer, still bit-exact.
+	rtl1 := filepath.Join(dir, "rtl1")
+	mustWDC(t, "compile", "../../examples/mlp_from_npz.wdc", "--target", "verilog", "--add-levels", "1", "-o", rtl1)
+	var res1 = res
+	js = mustWDC(t, "sim", rtl1, "--input", in, "--json")
+	if err := json.Unmarshal([]byte(js), &res1); err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	if res1.Vectors != 5 || res1.Mismatches != 0 || res1.Latency <= res.Latency || res1.II != res.II {
+		t.Fatalf("sim with --add-levels 1: %+v (default: %+v)", res1, res)
+	}
 }

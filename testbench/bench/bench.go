@@ -99,12 +99,13 @@ type Config struct {
 	Seed   int64                 // for RandomInputs (0: 1)
 
 	// MinTurn is the least time one contestant's burst lasts: a contestant
-	// faster than that runs several times in a row per round (0: 5 ms).
+	// faster than that runs several times in a row per round (0: 200 ms:
+	// on this shared VM a run that follows an idle pause is up to twice
+	// as slow as the next one, so every turn must be long enough for its
+	// median to be warm).
 	MinTurn time.Duration
 	// Gap is a pause between turns, letting the last contestant's spinning
-	// worker threads go idle (0: 50 ms: onnxruntime's and OpenMP's pools spin
-	// long enough after a run to slow a 2-thread contestant that follows
-	// 2 ms later by 30-50%; <0: none).
+	// worker threads go idle (0: 2 ms; <0: none).
 	Gap time.Duration
 	// Tolerance on outputs: a peer agrees when max|peer−wdc| <=
 	// Tolerance·max(1, max|wdc|) (0: 1e-3).
@@ -202,10 +203,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Seed = 1
 	}
 	if cfg.MinTurn == 0 {
-		cfg.MinTurn = 5 * time.Millisecond
+		cfg.MinTurn = 200 * time.Millisecond
 	}
 	if cfg.Gap == 0 {
-		cfg.Gap = 50 * time.Millisecond
+		cfg.Gap = 2 * time.Millisecond
 	} else if cfg.Gap < 0 {
 		cfg.Gap = 0
 	}

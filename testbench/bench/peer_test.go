@@ -225,7 +225,7 @@ func TestProtocolPeerFailures(t *testing.T) {
 func TestRunWithFakePeers(t *testing.T) {
 	path := lenetFile(t)
 	cfg := Config{
-		Model: path, Target: "interp", Threads: 2, Runs: 3, Warmup: 1, Gap: -1,
+		Model: path, Target: "interp", Threads: 2, Runs: 3, Warmup: 1, Gap: -1, MinTurn: 5 * time.Millisecond,
 		Peers: []string{"onnxruntime", "pytorch", "openblas"},
 		PeerSpecs: map[string]PeerSpec{
 			"onnxruntime": fakeSpec(t, "onnxruntime", "good"),
