@@ -547,24 +547,37 @@ static void gemm_ref(const int64_t *g, float **p) {
 }
 
 /* Thin products (M < 4, B row-major): y[i, j] = sum_k A[i,k] B[k,j] with
-   64 columns of y in registers across the whole k loop, no packing. */
+   8 vectors of y (128 columns with AVX-512, 64 with AVX2) in registers
+   across the whole k loop, no packing. */
+#if defined(__AVX512F__)
+#define GV 16
+#else
+#define GV 8
+#endif
+typedef float gv_t __attribute__((vector_size(4 * GV), aligned(4)));
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
-#define GEMV_COLS 64
-/* gemv_blockV: V·8 columns of y = a·B (B rows brs apart), V vector
+#define GEMV_COLS (8 * GV)
+/* gemv_blockV: V·GV columns of y = a·B (B rows brs apart), V vector
    accumulators through the whole k loop. */
 #define GEMV_BLOCK(V)                                                               \
   static void gemv_block##V(const float *a, int64_t acs, const float *B, int64_t brs, \
                             int64_t K, float *y) {                                  \
-    v8 acc[V] = {0};                                                                \
+    gv_t acc[V] = {0};                                                              \
     for (int64_t k = 0; k < K; k++) {                                               \
       float av = a[k * acs];                                                        \
-      const v8 *bk = (const v8 *)(B + k * brs);                                     \
+      const gv_t *bk = (const gv_t *)(B + k * brs);                                 \
       for (int v = 0; v < V; v++) acc[v] += av * bk[v];                             \
     }                                                                               \
-    for (int v = 0; v < V; v++) *(v8 *)(y + 8 * v) = acc[v];                        \
+    for (int v = 0; v < V; v++) *(gv_t *)(y + GV * v) = acc[v];                     \
   }
 GEMV_BLOCK(1) GEMV_BLOCK(2) GEMV_BLOCK(3) GEMV_BLOCK(4)
 GEMV_BLOCK(5) GEMV_BLOCK(6) GEMV_BLOCK(7) GEMV_BLOCK(8)
+/* gemv_tail8: 8 columns (a remainder narrower than GV) in one ymm */
+static void gemv_tail8(const float *a, int64_t acs, const float *B, int64_t brs, int64_t K, float *y) {
+  v8 acc = {0};
+  for (int64_t k = 0; k < K; k++) acc += a[k * acs] * *(const v8 *)(B + k * brs);
+  *(v8 *)y = acc;
+}
 static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
   const int64_t M = g[gM], K = g[gK], ldc = g[gCRS], brs = g[gBRS];
   for (int64_t b0 = 0; b0 < g[gB0]; b0++)
@@ -580,7 +593,7 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
       float *y = C + i * ldc;
       int64_t j = n0;
       for (; j + GEMV_COLS <= n1; j += GEMV_COLS) gemv_block8(a, acs, B + j, brs, K, y + j);
-      switch ((n1 - j) / 8) { /* the rest: whole vectors in registers too */
+      switch ((n1 - j) / GV) { /* the rest: whole vectors in registers too */
       case 7: gemv_block7(a, acs, B + j, brs, K, y + j); break;
       case 6: gemv_block6(a, acs, B + j, brs, K, y + j); break;
       case 5: gemv_block5(a, acs, B + j, brs, K, y + j); break;
@@ -589,7 +602,8 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
       case 2: gemv_block2(a, acs, B + j, brs, K, y + j); break;
       case 1: gemv_block1(a, acs, B + j, brs, K, y + j); break;
       }
-      j += (n1 - j) / 8 * 8;
+      j += (n1 - j) / GV * GV;
+      if (GV > 8 && n1 - j >= 8) { gemv_tail8(a, acs, B + j, brs, K, y + j); j += 8; }
       if (j < n1) {
         int64_t w = n1 - j;
         float acc[8] = {0};
