@@ -67,6 +67,12 @@ func cacheDir() string {
 
 // cacheKey is the cache entry of a build, "" when there is no cache.
 func cacheKey(vl, sum string, flags []string) string {
+	return toolKey(vl, 32, strings.Join(flags, " "), sum)
+}
+
+// toolKey hashes Verilator's path and version with parts into n hex
+// digits, "" when there is no cache or no version.
+func toolKey(vl string, n int, parts ...string) string {
 	if cacheDir() == "" {
 		return ""
 	}
@@ -75,8 +81,8 @@ func cacheKey(vl, sum string, flags []string) string {
 		return ""
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", vl, ver, strings.Join(flags, " "), sum)
-	return hex.EncodeToString(h.Sum(nil))[:32]
+	fmt.Fprintf(h, "%s\n%s\n%s\n", vl, ver, strings.Join(parts, "\n"))
+	return hex.EncodeToString(h.Sum(nil))[:n]
 }
 
 // fromCache copies a cached simulator to bin; false when there is none.
@@ -169,16 +175,11 @@ func copyFile(src, dst string) error {
 // (verilated.o and the like, the same for every design: about 10 s of g++
 // per build otherwise), "" when there is no cache.
 func runtimeKey(vl, opt string) string {
-	if cacheDir() == "" {
+	k := toolKey(vl, 24, opt, os.Getenv("CXX"))
+	if k == "" {
 		return ""
 	}
-	ver := verilatorVersion(vl)
-	if ver == "" {
-		return ""
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", vl, ver, opt, os.Getenv("CXX"))
-	return "runtime-" + hex.EncodeToString(h.Sum(nil))[:24]
+	return "runtime-" + k
 }
 
 func runtimeFiles(dir string) []string {
