@@ -272,6 +272,32 @@ static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
         for (int64_t i = 0; i < lo; i++) d[i] = 0;
         if (hi > lo) memcpy(d + lo, src, sizeof(float) * (hi - lo));
         for (int64_t i = imax(hi, lo); i < rowlen; i++) d[i] = 0;
+#if defined(__AVX512F__)
+      } else if (SW == 2 || SW == 4) {
+        /* 16 outputs per phase at a time: the SW·16 padded-row values by
+           masked loads (lanes outside the image read nothing, fault
+           nothing), deinterleaved, stored with a mask at the row's end */
+        const int64_t hiw = imin(W, Wp - PW); /* source columns inside Wp */
+        for (int64_t q0 = 0; q0 < Wq; q0 += 16) {
+          for (int v = 0; v < SW; v++) {
+            int64_t base = q0 * SW + 16 * v - PW, lo = imax(0, -base), hi = imin(16, hiw - base);
+            __mmask16 mk = hi > lo ? (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
+            _mm512_store_ps(prow + 16 * v, _mm512_maskz_loadu_ps(mk, src + base));
+          }
+          __mmask16 sm = (__mmask16)(Wq - q0 >= 16 ? 0xffff : (1u << (Wq - q0)) - 1);
+          if (SW == 2) {
+            pad_v32 v = *(const pad_v32 *)prow;
+            _mm512_mask_storeu_ps(d + q0, sm, (__m512)__builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+            _mm512_mask_storeu_ps(d + Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31));
+          } else {
+            pad_v64 v = *(const pad_v64 *)prow;
+            _mm512_mask_storeu_ps(d + q0, sm, (__m512)__builtin_shufflevector(v, v, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60));
+            _mm512_mask_storeu_ps(d + Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61));
+            _mm512_mask_storeu_ps(d + 2 * Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62));
+            _mm512_mask_storeu_ps(d + 3 * Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63));
+          }
+        }
+#else
       } else if (SW == 2 || SW == 4) {
         /* the zero-padded row, deinterleaved 16 outputs per phase at a time */
         memset(prow, 0, sizeof(float) * nq * SW);
@@ -291,6 +317,7 @@ static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
           }
         }
         for (int64_t f = 0; f < SW; f++) memcpy(d + f * Wq, ph + f * nq, sizeof(float) * Wq);
+#endif
       } else {
         memset(d, 0, sizeof(float) * rowlen);
         for (int64_t f = 0; f < SW; f++) {
