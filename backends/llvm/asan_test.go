@@ -3,6 +3,7 @@ package llvm_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"wdc/backends/llvm"
 	"wdc/ir"
+	"wdc/ir/loop"
 	"wdc/runtime"
 )
 
@@ -39,22 +41,69 @@ func readFloats(t *testing.T, path string) []float32 {
 	return f
 }
 
-// TestCExampleUnderASan compiles LeNet-5 with AddressSanitizer, builds
-// the example C driver (examples/c) against it with its Makefile, runs it
-// on two threads, and checks that it runs clean and matches the
-// interpreter.
+// TestCExampleUnderASan compiles LeNet-5, and a small network whose
+// convolutions take the Winograd driver and the strided padded copy,
+// with AddressSanitizer, builds the example C driver (examples/c) against
+// each with its Makefile, runs it on two threads, and checks that it runs
+// clean and matches the interpreter.
 func TestCExampleUnderASan(t *testing.T) {
 	needClang(t)
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}
-	g := loadExample(t, "lenet5")
+	t.Run("lenet5", func(t *testing.T) { asanRun(t, loadExample(t, "lenet5"), nil) })
+	t.Run("winograd_strided", func(t *testing.T) {
+		g := ir.NewGraph("winograd_strided")
+		x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 8, 17, 19}}, ir.Pos{})
+		cst := func(name string, s ir.Shape) *ir.Value {
+			tt := ir.NewTensor(ir.Float32, s)
+			for i := range tt.F {
+				tt.F[i] = float32((i*7919)%31)/31 - 0.5
+			}
+			v, err := g.AddConst(name, tt, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		y := x
+		for i, c := range []struct {
+			m      int
+			stride int64
+		}{{16, 1}, {20, 2}, {24, 1}} {
+			var err error
+			n := fmt.Sprintf("c%d", i)
+			y, err = g.AddNode("conv", n, []*ir.Value{y, cst(n+".w", ir.Shape{c.m, y.Type.Shape[1], 3, 3}), cst(n+".b", ir.Shape{c.m})},
+				ir.Attrs{"pads": ir.IntsAttr(1, 1, 1, 1), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if y, err = g.AddNode("relu", n+".r", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.Outputs = []*ir.Value{y}
+		m := 2
+		winograd := func(nodes []*ir.Node) (*loop.Func, *loop.Gemm, error) {
+			if nodes[0].Op != "conv" || loop.ConvAlgoApplies(nodes[0], loop.ConvWinograd4) != nil {
+				return nil, nil, nil
+			}
+			m = 6 - m // F(4x4) and F(2x2) in turn
+			return loop.LowerWinogradGemm(nodes, m)
+		}
+		asanRun(t, g, winograd)
+	})
+}
+
+func asanRun(t *testing.T, g *ir.Graph, lower func([]*ir.Node) (*loop.Func, *loop.Gemm, error)) {
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
-		t.Fatalf("lenet5 has %d inputs and %d outputs", len(g.Inputs), len(g.Outputs))
+		t.Fatalf("%s has %d inputs and %d outputs", g.Name, len(g.Inputs), len(g.Outputs))
 	}
 	dir := t.TempDir()
 	model := filepath.Join(dir, "model")
-	if _, err := llvm.Compile(g, model, llvm.Options{Threads: 2, CFlags: []string{"-O1", "-g"}, ExtraCFlags: []string{"-fsanitize=address", "-fno-omit-frame-pointer"}}); err != nil {
+	var gemms []string
+	if _, err := llvm.Compile(g, model, llvm.Options{Threads: 2, CFlags: []string{"-O1", "-g", "-march=native"}, ExtraCFlags: []string{"-fsanitize=address", "-fno-omit-frame-pointer"},
+		Lower: lower, DumpGemm: func(_ string, gm *loop.Gemm) { gemms = append(gemms, gm.String()) }}); err != nil {
 		t.Fatal(err)
 	}
 	work := filepath.Join(dir, "driver")
@@ -96,5 +145,5 @@ func TestCExampleUnderASan(t *testing.T) {
 	if err := compare(got, want, 1e-3, 1e-4); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s", out)
+	t.Logf("%s\n%s", strings.Join(gemms, "\n"), out)
 }

@@ -247,8 +247,8 @@ typedef float pad_v16 __attribute__((vector_size(64), aligned(4)));
 typedef float pad_v32 __attribute__((vector_size(128), aligned(4)));
 typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
 
-/* pad_rows fills channels [c0, c1) of image item it (all items: one
-   flat range over item·C + c) of the padded copy. */
+/* pad_rows fills (image item, channel) planes [lo, hi) of the padded
+   copy, numbered item·C + c. */
 typedef struct { const int64_t *g; const float *x0; int64_t Hp, Wp, Wq, plane; } pad_job;
 
 static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
@@ -257,8 +257,10 @@ static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
   const int64_t C = g[gCC], H = g[gCH], W = g[gCW], SW = g[gSW], PH = g[gPH], PW = g[gPW];
   const int64_t Hp = j->Hp, Wp = j->Wp, Wq = j->Wq, rowlen = SW * Wq;
   const int64_t nq = (Wq + 15) / 16 * 16;
-  float ph[4 * nq + 16] __attribute__((aligned(64))); /* deinterleaved phases, 16-float chunks */
   float prow[4 * nq + 16] __attribute__((aligned(64)));
+#if !defined(__AVX512F__)
+  float ph[4 * nq + 16] __attribute__((aligned(64))); /* deinterleaved phases, 16-float chunks */
+#endif
   for (int64_t ic = lo; ic < hi; ic++) {
     int64_t it = ic / C, c = ic % C, b0 = it / g[gB1], b1 = it % g[gB1];
     const float *x = j->x0 + b0 * g[gBB0] + b1 * g[gBB1];
