@@ -53,46 +53,62 @@ func TestCExampleUnderASan(t *testing.T) {
 	}
 	t.Run("lenet5", func(t *testing.T) { asanRun(t, loadExample(t, "lenet5"), nil) })
 	t.Run("winograd_strided", func(t *testing.T) {
-		g := ir.NewGraph("winograd_strided")
-		x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 8, 17, 19}}, ir.Pos{})
-		cst := func(name string, s ir.Shape) *ir.Value {
-			tt := ir.NewTensor(ir.Float32, s)
-			for i := range tt.F {
-				tt.F[i] = float32((i*7919)%31)/31 - 0.5
-			}
-			v, err := g.AddConst(name, tt, ir.Pos{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return v
-		}
-		y := x
-		for i, c := range []struct {
-			m      int
-			stride int64
-		}{{16, 1}, {20, 2}, {24, 1}} {
-			var err error
-			n := fmt.Sprintf("c%d", i)
-			y, err = g.AddNode("conv", n, []*ir.Value{y, cst(n+".w", ir.Shape{c.m, y.Type.Shape[1], 3, 3}), cst(n+".b", ir.Shape{c.m})},
-				ir.Attrs{"pads": ir.IntsAttr(1, 1, 1, 1), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if y, err = g.AddNode("relu", n+".r", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		g.Outputs = []*ir.Value{y}
-		m := 2
-		winograd := func(nodes []*ir.Node) (*loop.Func, *loop.Gemm, error) {
-			if nodes[0].Op != "conv" || loop.ConvAlgoApplies(nodes[0], loop.ConvWinograd4) != nil {
-				return nil, nil, nil
-			}
-			m = 6 - m // F(4x4) and F(2x2) in turn
-			return loop.LowerWinogradGemm(nodes, m)
-		}
-		asanRun(t, g, winograd)
+		g, lower := winogradStrided(t)
+		asanRun(t, g, lower)
 	})
+}
+
+// winogradStrided is a small network whose three 3×3 convolutions take
+// the Winograd driver (F(4×4), then F(2×2), through the returned Lower
+// hook) and, with stride 2, the strided padded copy.
+func winogradStrided(t *testing.T) (*ir.Graph, func([]*ir.Node) (*loop.Func, *loop.Gemm, error)) {
+	g := ir.NewGraph("winograd_strided")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 8, 17, 19}}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value {
+		tt := ir.NewTensor(ir.Float32, s)
+		for i := range tt.F {
+			tt.F[i] = float32((i*7919)%31)/31 - 0.5
+		}
+		v, err := g.AddConst(name, tt, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	y := x
+	for i, c := range []struct {
+		m      int
+		stride int64
+	}{{16, 1}, {20, 2}, {24, 1}} {
+		var err error
+		n := fmt.Sprintf("c%d", i)
+		y, err = g.AddNode("conv", n, []*ir.Value{y, cst(n+".w", ir.Shape{c.m, y.Type.Shape[1], 3, 3}), cst(n+".b", ir.Shape{c.m})},
+			ir.Attrs{"pads": ir.IntsAttr(1, 1, 1, 1), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y, err = g.AddNode("relu", n+".r", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.Outputs = []*ir.Value{y}
+	m := 2
+	return g, func(nodes []*ir.Node) (*loop.Func, *loop.Gemm, error) {
+		if nodes[0].Op != "conv" || loop.ConvAlgoApplies(nodes[0], loop.ConvWinograd4) != nil {
+			return nil, nil, nil
+		}
+		m = 6 - m // F(4x4) and F(2x2) in turn
+		return loop.LowerWinogradGemm(nodes, m)
+	}
+}
+
+// TestPortableAVX2 runs the same network built for an AVX2 machine
+// (-march=haswell: the C runtime's paths without AVX-512, the 6×16
+// microkernel) against the interpreter.
+func TestPortableAVX2(t *testing.T) {
+	needClang(t)
+	g, lower := winogradStrided(t)
+	compileRun(t, g, randomFeeds(g, 3), llvm.Options{Threads: 2, Lower: lower, Microkernel: llvm.AVX2Kernel, CFlags: []string{"-O2", "-march=haswell"}}, rtol, 1e-4, 1)
 }
 
 func asanRun(t *testing.T, g *ir.Graph, lower func([]*ir.Node) (*loop.Func, *loop.Gemm, error)) {
