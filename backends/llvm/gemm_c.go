@@ -251,21 +251,21 @@ typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
    copy, numbered item·C + c. */
 typedef struct { const int64_t *g; const float *x0; int64_t Hp, Wp, Wq, plane; } pad_job;
 
-static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
-  const pad_job *j = ctx;
+/* pad_plane fills rows [ih0, ih1) of channel c of image item it (the
+   padded copy's row numbering) at d, rowlen floats apart. */
+static void pad_plane(const pad_job *j, int64_t it, int64_t c, int64_t ih0, int64_t ih1, float *d) {
   const int64_t *g = j->g;
-  const int64_t C = g[gCC], H = g[gCH], W = g[gCW], SW = g[gSW], PH = g[gPH], PW = g[gPW];
-  const int64_t Hp = j->Hp, Wp = j->Wp, Wq = j->Wq, rowlen = SW * Wq;
+  const int64_t H = g[gCH], W = g[gCW], SW = g[gSW], PH = g[gPH], PW = g[gPW];
+  const int64_t Wp = j->Wp, Wq = j->Wq, rowlen = SW * Wq;
   const int64_t nq = (Wq + 15) / 16 * 16;
   float prow[4 * nq + 16] __attribute__((aligned(64)));
 #if !defined(__AVX512F__)
   float ph[4 * nq + 16] __attribute__((aligned(64))); /* deinterleaved phases, 16-float chunks */
 #endif
-  for (int64_t ic = lo; ic < hi; ic++) {
-    int64_t it = ic / C, c = ic % C, b0 = it / g[gB1], b1 = it % g[gB1];
+  {
+    int64_t b0 = it / g[gB1], b1 = it % g[gB1];
     const float *x = j->x0 + b0 * g[gBB0] + b1 * g[gBB1];
-    float *d = padbuf + it * j->plane + c * Hp * rowlen;
-    for (int64_t ih = 0; ih < Hp; ih++, d += rowlen) {
+    for (int64_t ih = ih0; ih < ih1; ih++, d += rowlen) {
       int64_t sh = ih - PH;
       if (sh < 0 || sh >= H) { memset(d, 0, sizeof(float) * rowlen); continue; }
       const float *src = x + (c * H + sh) * W;
@@ -335,6 +335,13 @@ static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
+  const pad_job *j = ctx;
+  const int64_t C = j->g[gCC], rowlen = j->g[gSW] * j->Wq;
+  for (int64_t ic = lo; ic < hi; ic++)
+    pad_plane(j, ic / C, ic % C, 0, j->Hp, padbuf + ic / C * j->plane + ic % C * j->Hp * rowlen);
+}
+
 static int pad_input(const int64_t *g, const float *x0) {
   const int64_t C = g[gCC], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
   const int64_t DH = g[gDH], DW = g[gDW], OH = g[gOH], OW = g[gOW];
@@ -358,9 +365,9 @@ static int pad_input(const int64_t *g, const float *x0) {
 /* pack_conv_p packs columns [n0, n0+nc) of taps [k0, k0+kc) into panels
    of PWD columns (NR for B panels; MR for the swapped product's pixel
    panels), element (k, j) of a panel at k*PWD + j. */
-static void pack_conv_p(const int64_t *g, const float *xp, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst, const int PWD) {
+static void pack_conv_p(const int64_t *g, const float *xp, int64_t Hp, int64_t Wq, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst, const int PWD) {
   const int64_t KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW], DH = g[gDH], DW = g[gDW], OW = g[gOW];
-  const int64_t Hp = cpad.Hp, Wq = cpad.Wq, rowstep = SH * SW * Wq;
+  const int64_t rowstep = SH * SW * Wq;
   int64_t base[KC];
   {
     int64_t c = k0 / (KH * KW), r = k0 - c * (KH * KW), kh = r / KW, kw = r - kh * KW;
@@ -459,7 +466,7 @@ static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, flo
     const float *ADD = p[5] ? p[5] + coff : NULL;
     for (int64_t pc = 0; pc < K; pc += KC) {
       int64_t kc = imin(KC, K - pc);
-      pack_conv_p(g, XP, pc, kc, 0, N, xpk, MR);
+      pack_conv_p(g, XP, cpad.Hp, cpad.Wq, pc, kc, 0, N, xpk, MR);
       for (int64_t jr = m0; jr < m1; jr += NR) {
         const float *wp = AP + jr * K + pc * NR;
         for (int64_t ir = 0; ir < N; ir += MR)
@@ -498,7 +505,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
         int64_t kc = imin(KC, K - pc);
         int last = pc + kc >= K;
         if (BP) {}
-        else if (g[gConv] && XP) pack_conv_p(g, XP, pc, kc, jc, nc, bp, NR);
+        else if (g[gConv] && XP) pack_conv_p(g, XP, cpad.Hp, cpad.Wq, pc, kc, jc, nc, bp, NR);
         else if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
         else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
         for (int64_t ic = m0; ic < m1; ic += MC) {
@@ -762,7 +769,10 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
   }
 }
 
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, msplit, mchunk, items, block; } wino_job;
+/* band: each thread pads, into its own scratch, the input rows its panel
+   reads (pad: the padded copy's geometry, Hb: the most rows a band takes),
+   instead of sharing one padded copy written by all threads */
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, msplit, mchunk, items, block; int band; pad_job pad; int64_t Hb; } wino_job;
 
 static inline __attribute__((always_inline)) void wino_item(const wino_job *j, int64_t item, float *buf, const int A) {
   const int m = A - 2;
@@ -774,10 +784,22 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   int64_t pan = r / j->msplit, m0 = r % j->msplit * j->mchunk, m1 = imin(M, m0 + j->mchunk);
   int64_t n0 = pan * NR, nr = imin(NR, T - n0);
   float *V = buf, *Mb = V + A2 * C * NR, *D = Mb + A2 * MR * NR;
-  const float *XP = cpad.xp + b0 * cpad.plane;
-  for (int64_t c = 0; c < C; c++) {
-    pack_conv_p(gw, XP, c * A2, A2, n0, nr, D, NR);
-    wino_in(A, D, V + c * NR, C * NR);
+  if (j->band) {
+    /* tile rows th0..th1 read padded rows th0·m .. th1·m + α − 1 */
+    const int64_t th0 = n0 / Tw, th1 = (n0 + nr - 1) / Tw, hb = (th1 - th0) * m + A;
+    const int64_t rowlen = m * j->pad.Wq;
+    float *band = D + A2 * NR;
+    for (int64_t c = 0; c < C; c++) pad_plane(&j->pad, b0, c, th0 * m, th0 * m + hb, band + c * hb * rowlen);
+    for (int64_t c = 0; c < C; c++) {
+      pack_conv_p(gw, band, hb, j->pad.Wq, c * A2, A2, n0 - th0 * Tw, nr, D, NR);
+      wino_in(A, D, V + c * NR, C * NR);
+    }
+  } else {
+    const float *XP = cpad.xp + b0 * cpad.plane;
+    for (int64_t c = 0; c < C; c++) {
+      pack_conv_p(gw, XP, cpad.Hp, cpad.Wq, c * A2, A2, n0, nr, D, NR);
+      wino_in(A, D, V + c * NR, C * NR);
+    }
   }
   const float *U = p[0];
   /* the panel's tiles as runs along one tile row: first tile, count, output origin */
@@ -854,10 +876,18 @@ static void wdc_winograd(const int64_t *g, float **p) {
   const int64_t Th = (g[gOH] + m - 1) / m, Tw = (g[gOW] + m - 1) / m;
   job.gw[gKH] = job.gw[gKW] = A; job.gw[gSH] = job.gw[gSW] = m; job.gw[gOH] = Th; job.gw[gOW] = Tw;
   int T = nthreads;
-  ensure_scratch(T, A * A * (C + MR + 1) * NR + 64);
-  if (!pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   job.panels = (Th * Tw + NR - 1) / NR;
   int64_t items = g[gB0] * job.panels;
+  /* several threads on whole panels: each pads the rows it reads (a
+     shared copy written by one core and read by the other cost more
+     than the halo rows padded twice) */
+  job.band = T > 1 && items >= T;
+  const int64_t Hp = (Th - 1) * m + A, Wp = (Tw - 1) * m + A, Wq = (Wp + m - 1) / m;
+  pad_job pj = { job.gw, p[1], Hp, Wp, Wq, C * Hp * m * Wq };
+  job.pad = pj;
+  job.Hb = imin(Hp, ((NR + Tw - 1) / Tw) * m + A);
+  ensure_scratch(T, A * A * (C + MR + 1) * NR + (job.band ? C * job.Hb * m * Wq : 0) + 64);
+  if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   if (items < T) { /* few tiles: also split the output channels, MR at a time */
     job.msplit = imin((T + items - 1) / items, (M + MR - 1) / MR);
     job.mchunk = ((M + MR - 1) / MR + job.msplit - 1) / job.msplit * MR;
