@@ -772,36 +772,17 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
 /* band: each thread pads, into its own scratch, the input rows its panel
    reads (pad: the padded copy's geometry, Hb: the most rows a band takes),
    instead of sharing one padded copy written by all threads */
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, msplit, mchunk, items, block; int band; pad_job pad; int64_t Hb; } wino_job;
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, items, block; int band; pad_job pad; int64_t Hb; } wino_job;
 
-static inline __attribute__((always_inline)) void wino_item(const wino_job *j, int64_t item, float *buf, const int A) {
+/* wino_store: output channels [ir, ir+mr) of the panel of nr tiles from
+   tile n0, from their α² products Mb[e][i][t]: Aᵀ M A, bias, residual,
+   ReLU, stored as runs along output rows (cropped at the edge). */
+static inline __attribute__((always_inline)) void wino_store(const wino_job *j, int64_t b0, const float *Mb, int64_t ir, int64_t mr,
+                                                             int64_t n0, int64_t nr, const int A) {
   const int m = A - 2;
-  const int64_t *g = j->g, *gw = j->gw;
+  const int64_t *g = j->g;
   float **p = j->p;
-  const int64_t A2 = A * A, C = g[gCC], M = g[gM], OH = g[gOH], OW = g[gOW];
-  const int64_t Tw = gw[gOW], T = gw[gOH] * Tw, Mp = (M + MR - 1) / MR * MR;
-  int64_t b0 = item / (j->panels * j->msplit), r = item % (j->panels * j->msplit);
-  int64_t pan = r / j->msplit, m0 = r % j->msplit * j->mchunk, m1 = imin(M, m0 + j->mchunk);
-  int64_t n0 = pan * NR, nr = imin(NR, T - n0);
-  float *V = buf, *Mb = V + A2 * C * NR, *D = Mb + A2 * MR * NR;
-  if (j->band) {
-    /* tile rows th0..th1 read padded rows th0·m .. th1·m + α − 1 */
-    const int64_t th0 = n0 / Tw, th1 = (n0 + nr - 1) / Tw, hb = (th1 - th0) * m + A;
-    const int64_t rowlen = m * j->pad.Wq;
-    float *band = D + A2 * NR;
-    for (int64_t c = 0; c < C; c++) pad_plane(&j->pad, b0, c, th0 * m, th0 * m + hb, band + c * hb * rowlen);
-    for (int64_t c = 0; c < C; c++) {
-      pack_conv_p(gw, band, hb, j->pad.Wq, c * A2, A2, n0 - th0 * Tw, nr, D, NR);
-      wino_in(A, D, V + c * NR, C * NR);
-    }
-  } else {
-    const float *XP = cpad.xp + b0 * cpad.plane;
-    for (int64_t c = 0; c < C; c++) {
-      pack_conv_p(gw, XP, cpad.Hp, cpad.Wq, c * A2, A2, n0, nr, D, NR);
-      wino_in(A, D, V + c * NR, C * NR);
-    }
-  }
-  const float *U = p[0];
+  const int64_t OH = g[gOH], OW = g[gOW], Tw = j->gw[gOW];
   /* the panel's tiles as runs along one tile row: first tile, count, output origin */
   int64_t rt[NR], rl[NR], roh[NR], row_[NR], ns = 0;
   for (int64_t t = 0; t < nr;) {
@@ -814,15 +795,7 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   const float *ADD = p[5] ? p[5] + b0 * g[gCB0] : NULL;
   const int relu = (int)g[gRelu];
   float Y[16 * NR] __attribute__((aligned(64)));
-  /* MR output channels at a time: their α² products (Mb[e][i][t], MR·NR
-     floats per e, in L1/L2), then their output transforms */
-  for (int64_t mm = m0; mm < m1; mm++) {
-    const int64_t ir = m0 + (mm - m0) / MR * MR;
-    if (mm == ir) {
-      int64_t mr = imin(MR, m1 - ir);
-      for (int64_t e = 0; e < A2; e++)
-        ukr_rows[mr](C, U + (e * Mp + ir) * C, V + e * C * NR, Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
-    }
+  for (int64_t mm = ir; mm < ir + mr; mm++) {
     wino_out(A, Mb + (mm - ir) * NR, MR * NR, Y);
     if (BM) {
       float b = BM[mm];
@@ -856,6 +829,54 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   }
 }
 
+/* One item: a group of pp consecutive panels of image b0 (their V, one
+   KC×NR panel per e and panel, all in buf), output channels [m0, m1).
+   For each MR channels, the transformed filters U_e (MR×C each) serve
+   every panel of the group while they are in cache: with few, wide
+   layers (28×28 and 14×14 in ResNet-18) U is 4 to 8 times V and was read
+   once per panel. */
+static inline __attribute__((always_inline)) void wino_item(const wino_job *j, int64_t item, float *buf, const int A) {
+  const int m = A - 2;
+  const int64_t *g = j->g, *gw = j->gw;
+  const int64_t A2 = A * A, C = g[gCC], M = g[gM];
+  const int64_t Tw = gw[gOW], T = gw[gOH] * Tw, Mp = (M + MR - 1) / MR * MR;
+  const int64_t groups = (j->panels + j->pp - 1) / j->pp;
+  int64_t b0 = item / (groups * j->msplit), r = item % (groups * j->msplit);
+  int64_t grp = r / j->msplit, m0 = r % j->msplit * j->mchunk, m1 = imin(M, m0 + j->mchunk);
+  int64_t pa = grp * j->pp, np = imin(j->panels, pa + j->pp) - pa;
+  int64_t n0 = pa * NR, ntot = imin((pa + np) * NR, T) - n0; /* the group's tiles */
+  const int64_t vs = A2 * C * NR;                               /* V of one panel */
+  float *V = buf, *Mb = V + np * vs, *D = Mb + A2 * MR * NR;
+  const float *xp = cpad.xp + b0 * cpad.plane;
+  int64_t hp = cpad.Hp, wq = cpad.Wq, t0 = 0;
+  if (j->band) {
+    /* tile rows th0..th1 read padded rows th0·m .. th1·m + α − 1: padded
+       here, into this thread's scratch */
+    const int64_t th0 = n0 / Tw, th1 = (n0 + ntot - 1) / Tw, hb = (th1 - th0) * m + A;
+    const int64_t rowlen = m * j->pad.Wq;
+    float *band = D + A2 * NR;
+    for (int64_t c = 0; c < C; c++) pad_plane(&j->pad, b0, c, th0 * m, th0 * m + hb, band + c * hb * rowlen);
+    xp = band; hp = hb; wq = j->pad.Wq; t0 = th0 * Tw;
+  }
+  for (int64_t q = 0; q < np; q++) {
+    int64_t nq0 = n0 + q * NR, nr = imin(NR, T - nq0);
+    for (int64_t c = 0; c < C; c++) {
+      pack_conv_p(gw, xp, hp, wq, c * A2, A2, nq0 - t0, nr, D, NR);
+      wino_in(A, D, V + q * vs + c * NR, C * NR);
+    }
+  }
+  const float *U = j->p[0];
+  for (int64_t ir = m0; ir < m1; ir += MR) {
+    int64_t mr = imin(MR, m1 - ir);
+    for (int64_t q = 0; q < np; q++) {
+      int64_t nq0 = n0 + q * NR, nr = imin(NR, T - nq0);
+      for (int64_t e = 0; e < A2; e++)
+        ukr_rows[mr](C, U + (e * Mp + ir) * C, V + q * vs + e * C * NR, Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
+      wino_store(j, b0, Mb, ir, mr, nq0, nr, A);
+    }
+  }
+}
+
 /* Task b runs items [b·block, (b+1)·block): consecutive panels, so that
    two threads share output rows at one boundary only (tiles are m
    columns wide: panels end inside cache lines). */
@@ -870,23 +891,27 @@ static void wino_task(void *ctx, int64_t lo, int64_t hi) {
 static void wdc_winograd(const int64_t *g, float **p) {
   const int64_t m = g[gWino], A = m + 2, C = g[gCC], M = g[gM];
   const int64_t Mp = (M + MR - 1) / MR * MR;
-  wino_job job = { g, p, {0}, 0, 1, M };
+  wino_job job = { .g = g, .p = p, .msplit = 1, .mchunk = M };
   memcpy(job.gw, g, sizeof(job.gw));
   /* the patches as an α×α, stride-m conv over the same padded input */
   const int64_t Th = (g[gOH] + m - 1) / m, Tw = (g[gOW] + m - 1) / m;
   job.gw[gKH] = job.gw[gKW] = A; job.gw[gSH] = job.gw[gSW] = m; job.gw[gOH] = Th; job.gw[gOW] = Tw;
   int T = nthreads;
   job.panels = (Th * Tw + NR - 1) / NR;
-  int64_t items = g[gB0] * job.panels;
-  /* several threads on whole panels: each pads the rows it reads (a
-     shared copy written by one core and read by the other cost more
-     than the halo rows padded twice) */
-  job.band = T > 1 && items >= T;
+  /* panels per item: all of an image's when the transformed filters
+     (α²·M·C) outweigh four panels of V (α²·C·NR each) and the image has
+     at most four panels, so that U is read once per image */
+  job.pp = job.panels <= 4 && Mp >= 4 * NR ? job.panels : 1;
+  int64_t items = g[gB0] * ((job.panels + job.pp - 1) / job.pp);
+  /* several threads: each pads the rows it reads (a shared copy written
+     by one core and read by the other cost more than the halo rows
+     padded twice) */
+  job.band = T > 1;
   const int64_t Hp = (Th - 1) * m + A, Wp = (Tw - 1) * m + A, Wq = (Wp + m - 1) / m;
   pad_job pj = { job.gw, p[1], Hp, Wp, Wq, C * Hp * m * Wq };
   job.pad = pj;
-  job.Hb = imin(Hp, ((NR + Tw - 1) / Tw) * m + A);
-  ensure_scratch(T, A * A * (C + MR + 1) * NR + (job.band ? C * job.Hb * m * Wq : 0) + 64);
+  job.Hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A);
+  ensure_scratch(T, A * A * (job.pp * C + MR + 1) * NR + (job.band ? C * job.Hb * m * Wq : 0) + 64);
   if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   if (items < T) { /* few tiles: also split the output channels, MR at a time */
     job.msplit = imin((T + items - 1) / items, (M + MR - 1) / MR);

@@ -235,6 +235,11 @@ func TestWinogradGemm(t *testing.T) {
 		{"many_tiles", 2, 6, 17, 40, 37, 1, true, 2},
 		{"wide_channels", 1, 33, 40, 14, 14, 1, true, 2}, // one F(4×4) panel: two threads split the channels
 		{"no_pad", 1, 8, 16, 13, 10, 0, false, 1},
+		// 128+ output channels on few panels: one item per image takes all
+		// its panels (the transformed filters read once), two threads
+		// split the channels
+		{"wide_layer", 1, 24, 130, 20, 18, 1, true, 2},
+		{"wide_layer_batch", 2, 16, 128, 14, 14, 1, false, 1},
 	}
 	for _, c := range cases {
 		g := ir.NewGraph(c.name)
