@@ -63,6 +63,12 @@ var DefaultEfficiency = map[string]float64{
 	loop.ConvFFT:       0.06,
 }
 
+// WinogradNestEfficiency is e_a of the loop-nest Winograd lowering, which
+// a layer gets when its weights are not constants (no compile-time
+// filter transform, so not the GEMM path): the earlier calibration of
+// that nest, 0.14-0.15 of an 80 GFLOP/s peak.
+const WinogradNestEfficiency = 0.06
+
 // GemmColumns is the column count of the CPU backend's GEMM microkernel
 // (32 with AVX-512, 16 with AVX2): Winograd's tile count is padded to a
 // multiple of it.
@@ -358,7 +364,11 @@ func Predict(n *ir.Node, opts Options) ([]Candidate, error) {
 			c.Efficiency = DefaultEfficiency[algo]
 		}
 		if algo == loop.ConvWinograd2 || algo == loop.ConvWinograd4 {
-			c.Efficiency *= tileShare(n, algo)
+			if !n.Inputs[1].IsConst() && opts.Efficiency[algo] <= 0 {
+				c.Efficiency = WinogradNestEfficiency // Plan.Lower takes the loop nest
+			} else {
+				c.Efficiency *= tileShare(n, algo)
+			}
 		}
 		if c.Workspace > opts.MaxWorkspace {
 			c.Reason = fmt.Sprintf("workspace %d bytes exceeds the limit %d", c.Workspace, opts.MaxWorkspace)

@@ -167,3 +167,40 @@ func TestForceAndDeterminism(t *testing.T) {
 		t.Errorf("Lower: %v", err)
 	}
 }
+
+// TestWinogradEfficiencyByWeights: with constant weights Winograd runs on
+// the backend's GEMM (the calibrated efficiency times the tiles' share of
+// the GEMM's columns); with weights given at run time, on the loop nest.
+func TestWinogradEfficiencyByWeights(t *testing.T) {
+	for _, constW := range []bool{true, false} {
+		g := ir.NewGraph("w")
+		x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 64, 56, 56}}, ir.Pos{})
+		var w *ir.Value
+		if constW {
+			w, _ = g.AddConst("w", ir.NewTensor(ir.Float32, ir.Shape{64, 64, 3, 3}), ir.Pos{})
+		} else {
+			w, _ = g.AddInput("w", ir.Type{Elem: ir.Float32, Shape: ir.Shape{64, 64, 3, 3}}, ir.Pos{})
+		}
+		y, err := g.AddNode("conv", "y", []*ir.Value{x, w}, pads1(), ir.Pos{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Outputs = []*ir.Value{y}
+		cands, err := Predict(y.Producer, Options{Machine: testMachine, Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cands {
+			if c.Algo != loop.ConvWinograd4 {
+				continue
+			}
+			want := WinogradNestEfficiency
+			if constW {
+				want = DefaultEfficiency[loop.ConvWinograd4] * 196 / 224 // 14×14 tiles in 7 panels of 32
+			}
+			if math.Abs(c.Efficiency-want) > 1e-9 {
+				t.Errorf("constant weights %v: efficiency %v, want %v", constW, c.Efficiency, want)
+			}
+		}
+	}
+}
