@@ -246,14 +246,9 @@ func runtimeToCache(key, objDir string) {
 // lintKey names the lint result of the design's Verilog sources.
 func lintKey(vl, dir string, d *verilog.Design) string {
 	if cacheDir() == "" {
-		return ""
-	}
-	ver := verilatorVersion(vl)
-	if ver == "" {
-		return ""
+		return "" // no cache: do not read the sources for nothing
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "lint -Wall\n%s\n%s\ntop %s\n", vl, ver, d.Top)
 	for _, f := range d.Files {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
@@ -262,7 +257,11 @@ func lintKey(vl, dir string, d *verilog.Design) string {
 		fmt.Fprintf(h, "%s %d\n", f, len(b))
 		h.Write(b)
 	}
-	return "lint-" + hex.EncodeToString(h.Sum(nil))[:32]
+	k := toolKey(vl, 32, "lint -Wall", "top "+d.Top, hex.EncodeToString(h.Sum(nil)))
+	if k == "" {
+		return ""
+	}
+	return "lint-" + k
 }
 
 // lintCached tells whether the sources were found clean before.
