@@ -346,7 +346,7 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 					packed[av] = packWinograd(gm, av.Const.F, p.ukr.MR)
 					k.pack.A = 3
 				} else if swapConv(gm, p.ukr) {
-					packed[av] = packAT(gm, av.Const.F, p.ukr.NR())
+					packed[av] = packA(gm, av.Const.F, p.ukr.NR())
 					k.pack.A = 2
 				} else {
 					packed[av] = packA(gm, av.Const.F, p.ukr.MR)

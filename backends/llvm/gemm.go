@@ -231,38 +231,21 @@ const (
 	gLen      = gConvGeom + 17
 )
 
-// packA lays out A (each inner batch item, e.g. conv group) as the
-// driver packs it: panels of MR rows (the last zero-padded), element
-// (i, k) of a panel at k·MR + i, panels after each other; inner batch
-// item b at b·⌈M/MR⌉·MR·K.
-func packA(g *loop.Gemm, a []float32, mr int) []float32 {
-	mp := (g.M + mr - 1) / mr * mr
+// packA lays out A (each inner batch item, e.g. conv group) in panels of
+// r rows (the last zero-padded), element (i, k) of a panel at k·r + i,
+// panels after each other; inner batch item b at b·⌈M/r⌉·r·K. With r = MR
+// these are the driver's A panels; with r = NR, the weights of the swapped
+// conv product (gemm_part_t in the C driver), whose rows of A are the
+// microkernel's NR columns.
+func packA(g *loop.Gemm, a []float32, r int) []float32 {
+	mp := (g.M + r - 1) / r * r
 	out := make([]float32, g.Batch[1]*mp*g.K)
 	for b := 0; b < g.Batch[1]; b++ {
 		base := int64(b) * g.A.Batch[1]
 		dst := out[b*mp*g.K:]
 		for i := 0; i < g.M; i++ {
 			for k := 0; k < g.K; k++ {
-				dst[(i/mr)*mr*g.K+k*mr+i%mr] = a[base+int64(i)*g.A.RS+int64(k)*g.A.CS]
-			}
-		}
-	}
-	return out
-}
-
-// packAT lays out A (a conv's weights) for the swapped product (see
-// gemm_part_t in the C driver): panels of nr rows of A, i.e. nr columns
-// of A^T, element (i, k) at (i/nr)·nr·K + k·nr + i%nr, the last panel
-// zero-padded; inner batch item b at b·⌈M/nr⌉·nr·K.
-func packAT(g *loop.Gemm, a []float32, nr int) []float32 {
-	mp := (g.M + nr - 1) / nr * nr
-	out := make([]float32, g.Batch[1]*mp*g.K)
-	for b := 0; b < g.Batch[1]; b++ {
-		base := int64(b) * g.A.Batch[1]
-		dst := out[b*mp*g.K:]
-		for i := 0; i < g.M; i++ {
-			for k := 0; k < g.K; k++ {
-				dst[(i/nr)*nr*g.K+k*nr+i%nr] = a[base+int64(i)*g.A.RS+int64(k)*g.A.CS]
+				dst[(i/r)*r*g.K+k*r+i%r] = a[base+int64(i)*g.A.RS+int64(k)*g.A.CS]
 			}
 		}
 	}
@@ -328,7 +311,7 @@ func gemmGeom(g *loop.Gemm) []int64 {
 // gemmPacking says how a GEMM kernel's constant operands are stored.
 type gemmPacking struct {
 	// A: 0 as given, 1 MR-row panels (packA), 2 NR-column panels of A^T
-	// for the swapped conv product (packAT).
+	// for the swapped conv product (packA with NR rows).
 	A int
 	// B: stored as NR-column panels (packB).
 	B      bool

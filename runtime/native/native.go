@@ -32,6 +32,7 @@ import (
 	"unsafe"
 
 	"wdc/ir"
+	"wdc/ir/loop" // the compiled code's element storage sizes
 )
 
 // Tensor describes one input or output, as listed in manifest.json.
@@ -43,19 +44,6 @@ type Tensor struct {
 	// i32 or i64.
 	Type string `json:"type"`
 	elem ir.Elem
-}
-
-// kindBytes is the C storage size of an element.
-func kindBytes(k ir.Kind) int {
-	switch k {
-	case ir.I8, ir.U8:
-		return 1
-	case ir.I16, ir.U16:
-		return 2
-	case ir.I64:
-		return 8
-	}
-	return 4
 }
 
 // Manifest is the part of manifest.json the loader needs.
@@ -153,12 +141,12 @@ func Load(dir string) (*Model, error) {
 	inArr := unsafe.Slice(m.inArr, len(man.Inputs)+1)
 	outArr := unsafe.Slice(m.outArr, len(man.Outputs)+1)
 	for i, t := range man.Inputs {
-		b := C.calloc(C.size_t(max(t.Size, 1)), C.size_t(kindBytes(t.elem.Kind)))
+		b := C.calloc(C.size_t(max(t.Size, 1)), C.size_t(loop.KindBytes(t.elem.Kind)))
 		m.in = append(m.in, b)
 		inArr[i] = b
 	}
 	for i, t := range man.Outputs {
-		b := C.calloc(C.size_t(max(t.Size, 1)), C.size_t(kindBytes(t.elem.Kind)))
+		b := C.calloc(C.size_t(max(t.Size, 1)), C.size_t(loop.KindBytes(t.elem.Kind)))
 		m.out = append(m.out, b)
 		outArr[i] = b
 	}
