@@ -64,17 +64,7 @@ func TestCExampleUnderASan(t *testing.T) {
 func winogradStrided(t *testing.T) (*ir.Graph, func([]*ir.Node) (*loop.Func, *loop.Gemm, error)) {
 	g := ir.NewGraph("winograd_strided")
 	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 8, 17, 19}}, ir.Pos{})
-	cst := func(name string, s ir.Shape) *ir.Value {
-		tt := ir.NewTensor(ir.Float32, s)
-		for i := range tt.F {
-			tt.F[i] = float32((i*7919)%31)/31 - 0.5
-		}
-		v, err := g.AddConst(name, tt, ir.Pos{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 31) }
 	y := x
 	for i, c := range []struct {
 		m      int

@@ -311,7 +311,8 @@ func gemmGeom(g *loop.Gemm) []int64 {
 // gemmPacking says how a GEMM kernel's constant operands are stored.
 type gemmPacking struct {
 	// A: 0 as given, 1 MR-row panels (packA), 2 NR-column panels of A^T
-	// for the swapped conv product (packA with NR rows).
+	// for the swapped conv product (packA with NR rows), 3 the Winograd
+	// driver's transformed filters (packWinograd).
 	A int
 	// B: stored as NR-column panels (packB).
 	B      bool

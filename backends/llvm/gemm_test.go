@@ -178,17 +178,7 @@ func TestGemmPackedWeights(t *testing.T) {
 	needClang(t)
 	g := ir.NewGraph("packed")
 	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 60, 9, 9}}, ir.Pos{})
-	cst := func(name string, s ir.Shape) *ir.Value {
-		tt := ir.NewTensor(ir.Float32, s)
-		for i := range tt.F {
-			tt.F[i] = float32((i*7919)%29)/29 - 0.5
-		}
-		v, err := g.AddConst(name, tt, ir.Pos{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 29) }
 	y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ir.Shape{38, 30, 3, 3}), cst("b", ir.Shape{38})},
 		ir.Attrs{"group": ir.IntAttr(2), "pads": ir.IntsAttr(1, 1, 1, 1)}, ir.Pos{})
 	if err != nil {
@@ -213,17 +203,7 @@ func TestGemmSwappedConv(t *testing.T) {
 	g := ir.NewGraph("swapped")
 	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 80, 13, 13}}, ir.Pos{})
 	e, _ := g.AddInput("e", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 128, 7, 7}}, ir.Pos{})
-	cst := func(name string, s ir.Shape) *ir.Value {
-		tt := ir.NewTensor(ir.Float32, s)
-		for i := range tt.F {
-			tt.F[i] = float32((i*7919)%29)/29 - 0.5
-		}
-		v, err := g.AddConst(name, tt, ir.Pos{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 29) }
 	y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ir.Shape{128, 40, 3, 3}), cst("b", ir.Shape{128})},
 		ir.Attrs{"group": ir.IntAttr(2), "pads": ir.IntsAttr(1, 1, 1, 1), "strides": ir.IntsAttr(2, 2)}, ir.Pos{})
 	if err != nil {
@@ -263,17 +243,7 @@ func TestGemmPackedB(t *testing.T) {
 	needClang(t)
 	g := ir.NewGraph("packedb")
 	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{37, 300}}, ir.Pos{})
-	cst := func(name string, s ir.Shape) *ir.Value {
-		tt := ir.NewTensor(ir.Float32, s)
-		for i := range tt.F {
-			tt.F[i] = float32((i*7919)%31)/31 - 0.5
-		}
-		v, err := g.AddConst(name, tt, ir.Pos{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 31) }
 	y, err := g.AddNode("matmul", "y", []*ir.Value{x, cst("w", ir.Shape{300, 70})}, nil, ir.Pos{})
 	if err != nil {
 		t.Fatal(err)
@@ -301,4 +271,19 @@ func TestGemmPackedB(t *testing.T) {
 		}
 		compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
 	}
+}
+
+// patternConst adds to g a constant of shape s holding a fixed pattern,
+// (i·7919 mod period)/period − 0.5.
+func patternConst(t testing.TB, g *ir.Graph, name string, s ir.Shape, period int) *ir.Value {
+	t.Helper()
+	tt := ir.NewTensor(ir.Float32, s)
+	for i := range tt.F {
+		tt.F[i] = float32((i*7919)%period)/float32(period) - 0.5
+	}
+	v, err := g.AddConst(name, tt, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
