@@ -66,17 +66,17 @@ static int64_t padcap;
 
 /* per-thread scratch of the Winograd driver and the swapped conv
    product, grown on demand by the calling thread before dispatch */
-static float *winobuf[WDC_MAX_THREADS];
-static int64_t winocap;
+static float *scratchbuf[WDC_MAX_THREADS];
+static int64_t scratchcap;
 
 static void ensure_scratch(int T, int64_t need) {
-  if (need > winocap) {
-    for (int t = 0; t < WDC_MAX_THREADS; t++) { free(winobuf[t]); winobuf[t] = NULL; }
-    winocap = need;
+  if (need > scratchcap) {
+    for (int t = 0; t < WDC_MAX_THREADS; t++) { free(scratchbuf[t]); scratchbuf[t] = NULL; }
+    scratchcap = need;
   }
   for (int t = 0; t < T; t++)
-    if (!winobuf[t] && !(winobuf[t] = aligned_alloc(64, sizeof(float) * (size_t)((winocap + 15) / 16 * 16)))) {
-      fprintf(stderr, "wdc: out of memory for %lld floats of GEMM scratch\n", (long long)winocap);
+    if (!scratchbuf[t] && !(scratchbuf[t] = aligned_alloc(64, sizeof(float) * (size_t)((scratchcap + 15) / 16 * 16)))) {
+      fprintf(stderr, "wdc: out of memory for %lld floats of GEMM scratch\n", (long long)scratchcap);
       abort();
     }
 }
@@ -84,9 +84,9 @@ static void ensure_scratch(int T, int64_t need) {
 static void free_buffers(void) {
   for (int t = 0; t < WDC_MAX_THREADS; t++) {
     free(packbuf[t]); packbuf[t] = NULL;
-    free(winobuf[t]); winobuf[t] = NULL;
+    free(scratchbuf[t]); scratchbuf[t] = NULL;
   }
-  winocap = 0;
+  scratchcap = 0;
   free(padbuf); padbuf = NULL; padcap = 0;
 }
 
@@ -684,7 +684,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       int64_t tiles = (g[gM] + NR - 1) / NR;
       m0 = imin(g[gM], tiles * t / j->parts * NR);
       m1 = imin(g[gM], tiles * (t + 1) / j->parts * NR);
-      if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], winobuf[wdc_tid]);
+      if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], scratchbuf[wdc_tid]);
       continue;
     }
     if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid]);
@@ -770,9 +770,9 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
 }
 
 /* band: each thread pads, into its own scratch, the input rows its panel
-   reads (pad: the padded copy's geometry, Hb: the most rows a band takes),
+   reads (pad: the padded copy's geometry),
    instead of sharing one padded copy written by all threads */
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, items, block; int band; pad_job pad; int64_t Hb; } wino_job;
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, items, block; int band; pad_job pad; } wino_job;
 
 /* wino_store: output channels [ir, ir+mr) of the panel of nr tiles from
    tile n0, from their α² products Mb[e][i][t]: Aᵀ M A, bias, residual,
@@ -847,9 +847,11 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
   int64_t n0 = pa * NR, ntot = imin((pa + np) * NR, T) - n0; /* the group's tiles */
   const int64_t vs = A2 * C * NR;                               /* V of one panel */
   float *V = buf, *Mb = V + np * vs, *D = Mb + A2 * MR * NR;
-  const float *xp = cpad.xp + b0 * cpad.plane;
-  int64_t hp = cpad.Hp, wq = cpad.Wq, t0 = 0;
-  if (j->band) {
+  const float *xp;
+  int64_t hp, wq, t0;
+  if (!j->band) {
+    xp = cpad.xp + b0 * cpad.plane; hp = cpad.Hp; wq = cpad.Wq; t0 = 0;
+  } else {
     /* tile rows th0..th1 read padded rows th0·m .. th1·m + α − 1: padded
        here, into this thread's scratch */
     const int64_t th0 = n0 / Tw, th1 = (n0 + ntot - 1) / Tw, hb = (th1 - th0) * m + A;
@@ -883,8 +885,8 @@ static inline __attribute__((always_inline)) void wino_item(const wino_job *j, i
 static void wino_task(void *ctx, int64_t lo, int64_t hi) {
   const wino_job *j = ctx;
   for (int64_t it = lo * j->block; it < imin(hi * j->block, j->items); it++) {
-    if (j->g[gWino] == 4) wino_item(j, it, winobuf[wdc_tid], 6);
-    else wino_item(j, it, winobuf[wdc_tid], 4);
+    if (j->g[gWino] == 4) wino_item(j, it, scratchbuf[wdc_tid], 6);
+    else wino_item(j, it, scratchbuf[wdc_tid], 4);
   }
 }
 
@@ -910,8 +912,8 @@ static void wdc_winograd(const int64_t *g, float **p) {
   const int64_t Hp = (Th - 1) * m + A, Wp = (Tw - 1) * m + A, Wq = (Wp + m - 1) / m;
   pad_job pj = { job.gw, p[1], Hp, Wp, Wq, C * Hp * m * Wq };
   job.pad = pj;
-  job.Hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A);
-  ensure_scratch(T, A * A * (job.pp * C + MR + 1) * NR + (job.band ? C * job.Hb * m * Wq : 0) + 64);
+  const int64_t hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A); /* the most rows a band takes */
+  ensure_scratch(T, A * A * (job.pp * C + MR + 1) * NR + (job.band ? C * hb * m * Wq : 0) + 64);
   if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   if (items < T) { /* few tiles: also split the output channels, MR at a time */
     job.msplit = imin((T + items - 1) / items, (M + MR - 1) / MR);
