@@ -249,8 +249,7 @@ func (p *Plan) Lower(nodes []*ir.Node) (*loop.Func, *loop.Gemm, error) {
 		}
 	case loop.ConvWinograd2, loop.ConvWinograd4:
 		if nodes[0].Inputs[1].IsConst() {
-			m := map[string]int{loop.ConvWinograd2: 2, loop.ConvWinograd4: 4}[algo]
-			if f, gemm, err := loop.LowerWinogradGemm(nodes, m); err == nil {
+			if f, gemm, err := loop.LowerWinogradGemm(nodes, winogradM(algo)); err == nil {
 				return f, gemm, nil
 			}
 		}
@@ -386,13 +385,18 @@ func Predict(n *ir.Node, opts Options) ([]Candidate, error) {
 	return out, nil
 }
 
+// winogradM is the output tile size m of Winograd algorithm algo, F(m×m, 3×3).
+func winogradM(algo string) int {
+	if algo == loop.ConvWinograd4 {
+		return 4
+	}
+	return 2
+}
+
 // tileShare is the share of the Winograd GEMM's columns that are real
 // tiles: ⌈H'/m⌉·⌈W'/m⌉ tiles per image, padded to GemmColumns.
 func tileShare(n *ir.Node, algo string) float64 {
-	m := 2
-	if algo == loop.ConvWinograd4 {
-		m = 4
-	}
+	m := winogradM(algo)
 	y := n.Out.Type.Shape
 	t := ((y[2] + m - 1) / m) * ((y[3] + m - 1) / m)
 	c := max(GemmColumns, 1)

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -210,7 +211,7 @@ func (m *Model) RunInto(inputs, outputs map[string]*ir.Tensor) error {
 		copy(inArr, m.in)
 		copy(outArr, m.out)
 	}()
-	inPtrs := map[*float32]bool{}
+	var inPtrs []*float32 // inputs handed over in place, which no output may share
 	for i, t := range m.Manifest.Inputs {
 		x, ok := inputs[t.Name]
 		if !ok {
@@ -224,7 +225,7 @@ func (m *Model) RunInto(inputs, outputs map[string]*ir.Tensor) error {
 		case x.Elem.Kind == ir.F32 && len(x.F) >= t.Size:
 			pin.Pin(&x.F[0])
 			inArr[i] = unsafe.Pointer(&x.F[0])
-			inPtrs[&x.F[0]] = true
+			inPtrs = append(inPtrs, &x.F[0])
 		default:
 			toC(m.in[i], x, t.Size)
 		}
@@ -240,7 +241,7 @@ func (m *Model) RunInto(inputs, outputs map[string]*ir.Tensor) error {
 		}
 		switch {
 		case t.Size == 0:
-		case o.Elem.Kind == ir.F32 && len(o.F) >= t.Size && !inPtrs[&o.F[0]]:
+		case o.Elem.Kind == ir.F32 && len(o.F) >= t.Size && !slices.Contains(inPtrs, &o.F[0]):
 			pin.Pin(&o.F[0])
 			outArr[i] = unsafe.Pointer(&o.F[0])
 		default:
