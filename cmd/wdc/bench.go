@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -54,12 +53,12 @@ threads, median_ms and peers: name -> median_ms, ratio.`,
 				for _, r := range rs {
 					js = append(js, r.JSON())
 				}
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
+				var v any = js
 				if len(js) == 1 {
-					enc.Encode(js[0])
-				} else {
-					enc.Encode(js)
+					v = js[0]
+				}
+				if err := writeJSON(w, v); err != nil {
+					return err
 				}
 			} else if len(rs) > 0 {
 				fmt.Fprintln(w, "== summary (ratio = wdc median / peer median; below 1: wdc is faster)")

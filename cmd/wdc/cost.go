@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -33,9 +34,7 @@ Brent's bounds. --algorithms adds the Table 6 figures of each convolution algori
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return writeJSON(w, r)
 			}
 			if err := r.WriteTable(w); err != nil {
 				return err
@@ -49,4 +48,11 @@ Brent's bounds. --algorithms adds the Table 6 figures of each convolution algori
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the analysis as JSON")
 	cmd.Flags().BoolVar(&algos, "algorithms", false, "also print each convolution algorithm's W, D and memory traffic")
 	return cmd
+}
+
+// writeJSON prints v as indented JSON, the form of every verb's --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

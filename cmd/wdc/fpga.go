@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -165,9 +164,7 @@ output valid; the initiation interval between accepted inputs in steady state.
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(c); err != nil {
+				if err := writeJSON(w, c); err != nil {
 					return err
 				}
 			} else {
@@ -252,9 +249,7 @@ an hour for the jet tagger on 2 cores, against a few minutes per module).`,
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return writeJSON(w, r)
 			}
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(tw, "\tLUT\tFF\tDSP48\tBRAM\t\n")
