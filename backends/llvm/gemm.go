@@ -71,16 +71,28 @@ func (u Microkernel) valid() error {
 // R = 1 .. MR-1 is the same on the first R rows only (edge panels of A,
 // still MR floats per k), so that a product with M not a multiple of MR
 // does no work on padding rows.
+//
+// wdc_ukrh and wdc_ukrh_R (when NV is even) compute the first NR/2
+// columns only, B still NR floats per k: the Winograd driver's panels
+// with at most NR/2 tiles (14×14 outputs are 16 tiles of F(4×4), 7×7 are
+// 16 of F(2×2)) do half the work.
 func (mod *module) emitMicrokernel(u Microkernel) {
 	fma := mod.m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), types.NewVector(uint64(u.VW), f32), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)))
-	mod.emitUkr(u, u.MR, "wdc_ukr", fma)
+	mod.emitUkr(u, u.MR, u.NV, "wdc_ukr", fma)
 	for r := 1; r < u.MR; r++ {
-		mod.emitUkr(u, r, fmt.Sprintf("wdc_ukr_%d", r), fma)
+		mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukr_%d", r), fma)
+	}
+	if u.NV%2 == 0 {
+		mod.emitUkr(u, u.MR, u.NV/2, "wdc_ukrh", fma)
+		for r := 1; r < u.MR; r++ {
+			mod.emitUkr(u, r, u.NV/2, fmt.Sprintf("wdc_ukrh_%d", r), fma)
+		}
 	}
 }
 
-// emitUkr emits one microkernel computing rows of the MR-row panel.
-func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
+// emitUkr emits one microkernel computing rows of the MR-row panel and
+// the first nv vectors of each row (B rows stay NR floats apart).
+func (mod *module) emitUkr(u Microkernel, rows, nv int, name string, fma *ir.Func) {
 	m := mod.m
 	vt := types.NewVector(uint64(u.VW), f32)
 	vtp := types.NewPointer(vt)
@@ -94,7 +106,7 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	f.FuncAttrs = append(f.FuncAttrs, enum.FuncAttrNoUnwind)
 	entry, body, exit := f.NewBlock("entry"), f.NewBlock("loop"), f.NewBlock("exit")
 	entry.NewBr(body)
-	nacc := rows * u.NV
+	nacc := rows * nv
 	zero := constant.NewZeroInitializer(vt)
 	kphi := body.NewPhi(ir.NewIncoming(constant.NewInt(i64, 0), entry))
 	phis := make([]*ir.InstPhi, nacc)
@@ -103,7 +115,7 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	}
 	nr := int64(u.NR())
 	bbase := body.NewGetElementPtr(f32, pb, body.NewMul(kphi, constant.NewInt(i64, nr)))
-	bv := make([]value.Value, u.NV)
+	bv := make([]value.Value, nv)
 	for v := range bv {
 		p := body.NewBitCast(body.NewGetElementPtr(f32, bbase, constant.NewInt(i64, int64(v*u.VW))), vtp)
 		ld := body.NewLoad(vt, p)
@@ -120,8 +132,8 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	for r := 0; r < rows; r++ {
 		a := body.NewLoad(f32, body.NewGetElementPtr(f32, abase, constant.NewInt(i64, int64(r))))
 		bc := broadcast(body, a)
-		for v := 0; v < u.NV; v++ {
-			i := r*u.NV + v
+		for v := 0; v < nv; v++ {
+			i := r*nv + v
 			next[i] = body.NewCall(fma, bc, bv[v], phis[i])
 		}
 	}
@@ -156,10 +168,10 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	cur, vals := when(exit, exit.NewICmp(enum.IPredNE, pacc, constant.NewInt(i64, 0)), next, func(b *ir.Block, in []value.Value) []value.Value {
 		out := make([]value.Value, len(in))
 		for r := 0; r < rows; r++ {
-			for v := 0; v < u.NV; v++ {
+			for v := 0; v < nv; v++ {
 				old := b.NewLoad(vt, at(b, pc, r, v))
 				old.Align = 4
-				out[r*u.NV+v] = b.NewFAdd(old, in[r*u.NV+v])
+				out[r*nv+v] = b.NewFAdd(old, in[r*nv+v])
 			}
 		}
 		return out
@@ -168,8 +180,8 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 		out := make([]value.Value, len(in))
 		for r := 0; r < rows; r++ {
 			bias := broadcast(b, b.NewLoad(f32, b.NewGetElementPtr(f32, pbm, constant.NewInt(i64, int64(r)))))
-			for v := 0; v < u.NV; v++ {
-				out[r*u.NV+v] = b.NewFAdd(in[r*u.NV+v], bias)
+			for v := 0; v < nv; v++ {
+				out[r*nv+v] = b.NewFAdd(in[r*nv+v], bias)
 			}
 		}
 		return out
@@ -177,10 +189,10 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 	cur, vals = when(cur, cur.NewICmp(enum.IPredNE, padd, nullp), vals, func(b *ir.Block, in []value.Value) []value.Value {
 		out := make([]value.Value, len(in))
 		for r := 0; r < rows; r++ {
-			for v := 0; v < u.NV; v++ {
+			for v := 0; v < nv; v++ {
 				x := b.NewLoad(vt, at(b, padd, r, v))
 				x.Align = 4
-				out[r*u.NV+v] = b.NewFAdd(in[r*u.NV+v], x)
+				out[r*nv+v] = b.NewFAdd(in[r*nv+v], x)
 			}
 		}
 		return out
@@ -193,8 +205,8 @@ func (mod *module) emitUkr(u Microkernel, rows int, name string, fma *ir.Func) {
 		return out
 	})
 	for r := 0; r < rows; r++ {
-		for v := 0; v < u.NV; v++ {
-			st := cur.NewStore(vals[r*u.NV+v], at(cur, pc, r, v))
+		for v := 0; v < nv; v++ {
+			st := cur.NewStore(vals[r*nv+v], at(cur, pc, r, v))
 			st.Align = 4
 		}
 	}
@@ -254,8 +266,9 @@ func packA(g *loop.Gemm, a []float32, r int) []float32 {
 
 // packWinograd lays out a conv's weights (M×C×3×3, one group) for the
 // Winograd driver: the α² transformed filters U_e (loop.WinogradFilter,
-// M×C each), each as packA lays out an M×C matrix (MR-row panels),
-// one after another.
+// M×C each), each as packA lays out an M×C matrix (MR-row panels), the
+// panels ordered by row block, then e: the driver runs the α² products of
+// one row block in turn, so that it reads U as one sequential stream.
 func packWinograd(g *loop.Gemm, w []float32, mr int) []float32 {
 	m := g.Conv.Winograd
 	a2 := (m + 2) * (m + 2)
@@ -263,8 +276,12 @@ func packWinograd(g *loop.Gemm, w []float32, mr int) []float32 {
 	mp := (g.M + mr - 1) / mr * mr
 	out := make([]float32, a2*mp*g.Conv.C)
 	e := &loop.Gemm{M: g.M, K: g.Conv.C, Batch: [2]int{1, 1}, A: loop.GemmOperand{RS: int64(g.Conv.C), CS: 1}}
+	panel := mr * g.Conv.C
 	for i := 0; i < a2; i++ {
-		copy(out[i*mp*g.Conv.C:], packA(e, u[i*g.M*g.Conv.C:(i+1)*g.M*g.Conv.C], mr))
+		pa := packA(e, u[i*g.M*g.Conv.C:(i+1)*g.M*g.Conv.C], mr)
+		for b := 0; b < mp/mr; b++ {
+			copy(out[(b*a2+i)*panel:(b*a2+i+1)*panel], pa[b*panel:])
+		}
 	}
 	return out
 }

@@ -23,6 +23,21 @@ func gemmDefines(u Microkernel) string {
 		fmt.Fprintf(&b, ", wdc_ukr_%d", r)
 	}
 	b.WriteString(", wdc_ukr};\n")
+	// half-width kernels (see emitMicrokernel); NRH 0: none
+	if u.NV%2 != 0 {
+		b.WriteString("#define NRH 0\nstatic const wdc_ukr_fn *const ukrh_rows = ukr_rows;\n")
+		return b.String()
+	}
+	b.WriteString("#define NRH (NR / 2)\n")
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(&b, "void wdc_ukrh_%d(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n", r)
+	}
+	b.WriteString("void wdc_ukrh(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
+	b.WriteString("static const wdc_ukr_fn ukrh_rows[MR + 1] = {0")
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(&b, ", wdc_ukrh_%d", r)
+	}
+	b.WriteString(", wdc_ukrh};\n")
 	return b.String()
 }
 
@@ -772,7 +787,7 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
 /* band: each thread pads, into its own scratch, the input rows its panel
    reads (pad: the padded copy's geometry),
    instead of sharing one padded copy written by all threads */
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, items, block; int band; pad_job pad; } wino_job;
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, whole, wtasks, block; int band; pad_job pad; } wino_job;
 
 /* wino_store: output channels [ir, ir+mr) of the panel of nr tiles from
    tile n0, from their α² products Mb[e][i][t]: Aᵀ M A, bias, residual,
@@ -806,6 +821,34 @@ static inline __attribute__((always_inline)) void wino_store(const wino_job *j, 
     }
     float *cm = C0 + mm * g[gCRS];
     const float *am = ADD ? ADD + mm * g[gCRS] : NULL;
+#if defined(__AVX512F__)
+    /* each output row of the panel interleaved in L1 (R[t·m + jx]: a
+       fixed-size loop the compiler turns into shuffles), then stored as
+       whole vectors: one store per cache line keeps more of the output's
+       write misses in flight than sixteen scalar stores (two threads
+       writing a layer's output were bound by them) */
+    float R[4 * NR] __attribute__((aligned(64)));
+    for (int i = 0; i < m; i++) {
+      for (int t = 0; t < NR; t++)
+        for (int jx = 0; jx < m; jx++) R[t * m + jx] = Y[(i * m + jx) * NR + t];
+      for (int64_t s = 0; s < ns; s++) {
+        if (roh[s] + i >= OH) continue;
+        const int64_t t0 = rt[s], ow0 = row_[s];
+        const int64_t wlen = imin(rl[s] * m, OW - ow0); /* output columns inside */
+        float *o = cm + (roh[s] + i) * OW + ow0;
+        const float *r = R + t0 * m, *a = am ? am + (roh[s] + i) * OW + ow0 : NULL;
+        for (int64_t w = 0; w < wlen; w += 16) {
+          __mmask16 k = (__mmask16)(wlen - w >= 16 ? 0xffff : (1u << (wlen - w)) - 1);
+          __m512 v = _mm512_maskz_loadu_ps(k, r + w);
+          if (a) {
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, a + w));
+            if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+          }
+          _mm512_mask_storeu_ps(o + w, k, v);
+        }
+      }
+    }
+#else
     for (int64_t s = 0; s < ns; s++) {
       const int64_t t0 = rt[s], len = rl[s], ow0 = row_[s];
       const int64_t wlen = imin(len * m, OW - ow0); /* output columns inside */
@@ -826,67 +869,135 @@ static inline __attribute__((always_inline)) void wino_store(const wino_job *j, 
         }
       }
     }
+#endif
   }
 }
 
-/* One item: a group of pp consecutive panels of image b0 (their V, one
-   KC×NR panel per e and panel, all in buf), output channels [m0, m1).
-   For each MR channels, the transformed filters U_e (MR×C each) serve
-   every panel of the group while they are in cache: with few, wide
-   layers (28×28 and 14×14 in ResNet-18) U is 4 to 8 times V and was read
-   once per panel. */
-static inline __attribute__((always_inline)) void wino_item(const wino_job *j, int64_t item, float *buf, const int A) {
+/* Group gg: pp consecutive panels of image b0 (tiles n0 .. n0+ntot). */
+typedef struct { int64_t b0, n0, ntot, np; } wino_group;
+static inline wino_group wino_grp(const wino_job *j, int64_t gg) {
+  const int64_t T = j->gw[gOH] * j->gw[gOW], groups = (j->panels + j->pp - 1) / j->pp;
+  wino_group r;
+  int64_t pa = gg % groups * j->pp;
+  r.b0 = gg / groups;
+  r.np = imin(j->panels, pa + j->pp) - pa;
+  r.n0 = pa * NR;
+  r.ntot = imin((pa + r.np) * NR, T) - r.n0;
+  return r;
+}
+
+/* wino_input: V of group gg (one KC×NR panel per e and panel, vs =
+   α²·C·NR floats per panel) for input channels [c0, c1); work holds the
+   packed patches and, with several threads, the padded band. */
+static inline __attribute__((always_inline)) void wino_input(const wino_job *j, int64_t gg, int64_t c0, int64_t c1, float *V, float *work, const int A) {
   const int m = A - 2;
   const int64_t *g = j->g, *gw = j->gw;
-  const int64_t A2 = A * A, C = g[gCC], M = g[gM];
-  const int64_t Tw = gw[gOW], T = gw[gOH] * Tw, Mp = (M + MR - 1) / MR * MR;
-  const int64_t groups = (j->panels + j->pp - 1) / j->pp;
-  int64_t b0 = item / (groups * j->msplit), r = item % (groups * j->msplit);
-  int64_t grp = r / j->msplit, m0 = r % j->msplit * j->mchunk, m1 = imin(M, m0 + j->mchunk);
-  int64_t pa = grp * j->pp, np = imin(j->panels, pa + j->pp) - pa;
-  int64_t n0 = pa * NR, ntot = imin((pa + np) * NR, T) - n0; /* the group's tiles */
-  const int64_t vs = A2 * C * NR;                               /* V of one panel */
-  float *V = buf, *Mb = V + np * vs, *D = Mb + A2 * MR * NR;
+  const int64_t A2 = A * A, C = g[gCC], Tw = gw[gOW], T = gw[gOH] * Tw;
+  const wino_group gr = wino_grp(j, gg);
+  const int64_t vs = A2 * C * NR;
+  float *D = work;
   const float *xp;
   int64_t hp, wq, t0;
   if (!j->band) {
-    xp = cpad.xp + b0 * cpad.plane; hp = cpad.Hp; wq = cpad.Wq; t0 = 0;
+    xp = cpad.xp + gr.b0 * cpad.plane; hp = cpad.Hp; wq = cpad.Wq; t0 = 0;
   } else {
     /* tile rows th0..th1 read padded rows th0·m .. th1·m + α − 1: padded
        here, into this thread's scratch */
-    const int64_t th0 = n0 / Tw, th1 = (n0 + ntot - 1) / Tw, hb = (th1 - th0) * m + A;
+    const int64_t th0 = gr.n0 / Tw, th1 = (gr.n0 + gr.ntot - 1) / Tw, hb = (th1 - th0) * m + A;
     const int64_t rowlen = m * j->pad.Wq;
     float *band = D + A2 * NR;
-    for (int64_t c = 0; c < C; c++) pad_plane(&j->pad, b0, c, th0 * m, th0 * m + hb, band + c * hb * rowlen);
+    for (int64_t c = c0; c < c1; c++) pad_plane(&j->pad, gr.b0, c, th0 * m, th0 * m + hb, band + c * hb * rowlen);
     xp = band; hp = hb; wq = j->pad.Wq; t0 = th0 * Tw;
   }
-  for (int64_t q = 0; q < np; q++) {
-    int64_t nq0 = n0 + q * NR, nr = imin(NR, T - nq0);
-    for (int64_t c = 0; c < C; c++) {
+  for (int64_t q = 0; q < gr.np; q++) {
+    int64_t nq0 = gr.n0 + q * NR, nr = imin(NR, T - nq0);
+    for (int64_t c = c0; c < c1; c++) {
       pack_conv_p(gw, xp, hp, wq, c * A2, A2, nq0 - t0, nr, D, NR);
       wino_in(A, D, V + q * vs + c * NR, C * NR);
     }
   }
+}
+
+/* wino_products: output channels [m0, m1) of group gg from its V: for
+   each MR channels, the α² products into Mb, then the output transform.
+   The transformed filters U_e of MR channels serve every panel of the
+   group while they are in cache: with few, wide layers (28×28 and 14×14
+   in ResNet-18) U is 4 to 8 times V and was read once per panel. */
+static inline __attribute__((always_inline)) void wino_products(const wino_job *j, int64_t gg, int64_t m0, int64_t m1, const float *V, float *Mb, const int A) {
+  const int64_t A2 = A * A, C = j->g[gCC], T = j->gw[gOH] * j->gw[gOW];
+  const wino_group gr = wino_grp(j, gg);
+  const int64_t vs = A2 * C * NR;
+  /* a last panel of at most NR/2 tiles runs the half-width kernel: the
+     other half of Mb is zeroed once (the output transform reads it) */
+  if (NRH && T - (gr.n0 + (gr.np - 1) * NR) <= NRH) memset(Mb, 0, sizeof(float) * A2 * MR * NR);
   const float *U = j->p[0];
   for (int64_t ir = m0; ir < m1; ir += MR) {
     int64_t mr = imin(MR, m1 - ir);
-    for (int64_t q = 0; q < np; q++) {
-      int64_t nq0 = n0 + q * NR, nr = imin(NR, T - nq0);
+    for (int64_t q = 0; q < gr.np; q++) {
+      int64_t nq0 = gr.n0 + q * NR, nr = imin(NR, T - nq0);
+      const wdc_ukr_fn *ukr = nr <= NRH ? ukrh_rows : ukr_rows;
       for (int64_t e = 0; e < A2; e++)
-        ukr_rows[mr](C, U + (e * Mp + ir) * C, V + q * vs + e * C * NR, Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
-      wino_store(j, b0, Mb, ir, mr, nq0, nr, A);
+        ukr[mr](C, U + (ir * A2 + e * MR) * C, V + q * vs + e * C * NR, Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
+      wino_store(j, gr.b0, Mb, ir, mr, nq0, nr, A);
     }
   }
 }
 
-/* Task b runs items [b·block, (b+1)·block): consecutive panels, so that
-   two threads share output rows at one boundary only (tiles are m
-   columns wide: panels end inside cache lines). */
+/* Scratch of one item: V (pp panels), Mb, then wino_input's work. */
+static void wino_run(const wino_job *j, int64_t gg, int64_t m0, int64_t m1) {
+  const int A = (int)j->g[gWino] + 2;
+  const int64_t vs = (int64_t)A * A * j->g[gCC] * NR;
+  float *V = scratchbuf[wdc_tid], *Mb = V + j->pp * vs, *work = Mb + (int64_t)A * A * MR * NR;
+  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6); wino_products(j, gg, m0, m1, V, Mb, 6); }
+  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 4); }
+}
+
+/* Task k < wtasks runs whole groups [k·block, (k+1)·block): consecutive
+   panels, so that two threads share output rows at one boundary only
+   (tiles are m columns wide: panels end inside cache lines). Task
+   wtasks + s runs part s % msplit of the output channels of group
+   whole + s / msplit. */
 static void wino_task(void *ctx, int64_t lo, int64_t hi) {
   const wino_job *j = ctx;
-  for (int64_t it = lo * j->block; it < imin(hi * j->block, j->items); it++) {
-    if (j->g[gWino] == 4) wino_item(j, it, scratchbuf[wdc_tid], 6);
-    else wino_item(j, it, scratchbuf[wdc_tid], 4);
+  for (int64_t k = lo; k < hi; k++) {
+    if (k < j->wtasks) {
+      for (int64_t gg = k * j->block; gg < imin((k + 1) * j->block, j->whole); gg++) wino_run(j, gg, 0, j->g[gM]);
+    } else {
+      int64_t s = k - j->wtasks, m0 = s % j->msplit * j->mchunk;
+      wino_run(j, j->whole + s / j->msplit, m0, imin(j->g[gM], m0 + j->mchunk));
+    }
+  }
+}
+
+/* Fewer groups than threads: two passes. Task k of the first computes
+   the V of group k / msplit for its part k % msplit of the input
+   channels into the shared vbuf; the second runs the products of each
+   group's output-channel parts from there. Otherwise every part would
+   transform its group's whole input (with 256 channels on a 14×14 image
+   a third of the layer's time). */
+static float *vbuf;
+static int64_t vcap;
+static void wino_in_task(void *ctx, int64_t lo, int64_t hi) {
+  const wino_job *j = ctx;
+  const int A = (int)j->g[gWino] + 2;
+  const int64_t C = j->g[gCC], vs = (int64_t)A * A * C * NR, cchunk = (C + j->msplit - 1) / j->msplit;
+  for (int64_t k = lo; k < hi; k++) {
+    int64_t gg = k / j->msplit, c0 = k % j->msplit * cchunk, c1 = imin(C, c0 + cchunk);
+    float *V = vbuf + gg * j->pp * vs, *work = scratchbuf[wdc_tid];
+    if (c0 >= c1) continue;
+    if (A == 6) wino_input(j, gg, c0, c1, V, work, 6);
+    else wino_input(j, gg, c0, c1, V, work, 4);
+  }
+}
+static void wino_prod_task(void *ctx, int64_t lo, int64_t hi) {
+  const wino_job *j = ctx;
+  const int A = (int)j->g[gWino] + 2;
+  const int64_t vs = (int64_t)A * A * j->g[gCC] * NR;
+  for (int64_t k = lo; k < hi; k++) {
+    int64_t gg = k / j->msplit, m0 = k % j->msplit * j->mchunk;
+    const float *V = vbuf + gg * j->pp * vs;
+    if (A == 6) wino_products(j, gg, m0, imin(j->g[gM], m0 + j->mchunk), V, scratchbuf[wdc_tid], 6);
+    else wino_products(j, gg, m0, imin(j->g[gM], m0 + j->mchunk), V, scratchbuf[wdc_tid], 4);
   }
 }
 
@@ -915,18 +1026,34 @@ static void wdc_winograd(const int64_t *g, float **p) {
   const int64_t hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A); /* the most rows a band takes */
   ensure_scratch(T, A * A * (job.pp * C + MR + 1) * NR + (job.band ? C * hb * m * Wq : 0) + 64);
   if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
-  if (items < T) { /* few tiles: also split the output channels, MR at a time */
-    job.msplit = imin((T + items - 1) / items, (M + MR - 1) / MR);
+  /* one block of whole groups per thread; the groups left over (all of
+     them when there are fewer than threads; the last of 7 panels on 2
+     threads) split their output channels, MR at a time, so that every
+     thread gets the same work (each part transforms the group's input) */
+  int64_t split = T > 1 ? (items < T ? items : items % T) : 0;
+  if (split) {
+    job.msplit = imin(T, (M + MR - 1) / MR);
     job.mchunk = ((M + MR - 1) / MR + job.msplit - 1) / job.msplit * MR;
     job.msplit = (M + job.mchunk - 1) / job.mchunk;
+    if (job.msplit < 2) split = 0;
   }
-  items *= job.msplit;
-  job.items = items;
-  /* one block of consecutive items per thread when each thread has whole
-     panels; channel splits write disjoint rows, one item per task */
-  job.block = job.msplit == 1 ? (items + T - 1) / T : 1;
-  int64_t tasks = (items + job.block - 1) / job.block;
-  if (T <= 1 || tasks <= 1) { job.block = items; wino_task(&job, 0, 1); }
+  job.whole = items - split;
+  if (split && !job.whole) {
+    const int64_t vneed = items * job.pp * A * A * C * NR;
+    if (vneed > vcap) {
+      free(vbuf);
+      vcap = 0;
+      if (!(vbuf = aligned_alloc(64, sizeof(float) * (size_t)((vneed + 15) / 16 * 16)))) { fprintf(stderr, "wdc: out of memory for the Winograd transforms\n"); abort(); }
+      vcap = vneed;
+    }
+    wdc_parallel_for(wino_in_task, &job, items * job.msplit);
+    wdc_parallel_for(wino_prod_task, &job, items * job.msplit);
+    return;
+  }
+  job.block = imax(1, (job.whole + T - 1) / T);
+  job.wtasks = (job.whole + job.block - 1) / job.block;
+  int64_t tasks = job.wtasks + split * job.msplit;
+  if (T <= 1 || tasks <= 1) wino_task(&job, 0, tasks);
   else wdc_parallel_for(wino_task, &job, tasks);
 }
 

@@ -240,6 +240,9 @@ func TestWinogradGemm(t *testing.T) {
 		// split the channels
 		{"wide_layer", 1, 24, 130, 20, 18, 1, true, 2},
 		{"wide_layer_batch", 2, 16, 128, 14, 14, 1, false, 1},
+		// an odd number of panels on two threads: the last one splits its
+		// output channels
+		{"odd_panels", 1, 6, 20, 36, 36, 1, false, 2},
 	}
 	for _, c := range cases {
 		g := ir.NewGraph(c.name)

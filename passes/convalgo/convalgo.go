@@ -367,6 +367,10 @@ func Predict(n *ir.Node, opts Options) ([]Candidate, error) {
 				c.Efficiency = WinogradNestEfficiency // Plan.Lower takes the loop nest
 			} else {
 				c.Efficiency *= tileShare(n, algo)
+				// the GEMM path reads the α² transformed filters in place of the
+				// 3×3 weights and keeps its transforms in per-thread panels
+				a := winogradM(algo) + 2
+				c.Bytes = byName[wd.AlgoDirect].Bytes + int64(a*a-9)*4*int64(n.Inputs[1].Type.Shape.Elements()/9)
 			}
 		}
 		if c.Workspace > opts.MaxWorkspace {
@@ -394,13 +398,21 @@ func winogradM(algo string) int {
 }
 
 // tileShare is the share of the Winograd GEMM's columns that are real
-// tiles: ⌈H'/m⌉·⌈W'/m⌉ tiles per image, padded to GemmColumns.
+// tiles: ⌈H'/m⌉·⌈W'/m⌉ tiles per image, padded to GemmColumns, except
+// that a last panel of at most GemmColumns/2 tiles runs on the
+// half-width microkernel.
 func tileShare(n *ir.Node, algo string) float64 {
 	m := winogradM(algo)
 	y := n.Out.Type.Shape
 	t := ((y[2] + m - 1) / m) * ((y[3] + m - 1) / m)
-	c := max(GemmColumns, 1)
-	return float64(t) / float64((t+c-1)/c*c)
+	c := max(GemmColumns, 2)
+	cols := t / c * c
+	if r := t % c; r > 0 && r <= c/2 {
+		cols += c / 2
+	} else if r > 0 {
+		cols += c
+	}
+	return float64(t) / float64(cols)
 }
 
 func wdName(algo string) string {
