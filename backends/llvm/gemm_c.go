@@ -267,7 +267,10 @@ typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
 typedef struct { const int64_t *g; const float *x0; int64_t Hp, Wp, Wq, plane; } pad_job;
 
 /* pad_plane fills rows [ih0, ih1) of channel c of image item it (the
-   padded copy's row numbering) at d, rowlen floats apart. */
+   padded copy's row numbering) at d, rowlen floats apart. A strided
+   1×1 conv reads only every SH-th row and (when 1 wide) phase 0 of
+   each: the others are left unwritten (a 1×1 stride-2 downsampling conv
+   copied four times what it reads, half its time). */
 static void pad_plane(const pad_job *j, int64_t it, int64_t c, int64_t ih0, int64_t ih1, float *d) {
   const int64_t *g = j->g;
   const int64_t H = g[gCH], W = g[gCW], SW = g[gSW], PH = g[gPH], PW = g[gPW];
@@ -280,7 +283,10 @@ static void pad_plane(const pad_job *j, int64_t it, int64_t c, int64_t ih0, int6
   {
     int64_t b0 = it / g[gB1], b1 = it % g[gB1];
     const float *x = j->x0 + b0 * g[gBB0] + b1 * g[gBB1];
+    const int64_t rowskip = g[gKH] == 1 ? g[gSH] : 1;
+    const int phase0 = g[gKW] == 1;
     for (int64_t ih = ih0; ih < ih1; ih++, d += rowlen) {
+      if (ih % rowskip) continue;
       int64_t sh = ih - PH;
       if (sh < 0 || sh >= H) { memset(d, 0, sizeof(float) * rowlen); continue; }
       const float *src = x + (c * H + sh) * W;
@@ -305,10 +311,11 @@ static void pad_plane(const pad_job *j, int64_t it, int64_t c, int64_t ih0, int6
           if (SW == 2) {
             pad_v32 v = *(const pad_v32 *)prow;
             _mm512_mask_storeu_ps(d + q0, sm, (__m512)__builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
-            _mm512_mask_storeu_ps(d + Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31));
+            if (!phase0) _mm512_mask_storeu_ps(d + Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31));
           } else {
             pad_v64 v = *(const pad_v64 *)prow;
             _mm512_mask_storeu_ps(d + q0, sm, (__m512)__builtin_shufflevector(v, v, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60));
+            if (phase0) continue;
             _mm512_mask_storeu_ps(d + Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61));
             _mm512_mask_storeu_ps(d + 2 * Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62));
             _mm512_mask_storeu_ps(d + 3 * Wq + q0, sm, (__m512)__builtin_shufflevector(v, v, 3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63));
@@ -1011,10 +1018,14 @@ static void wdc_winograd(const int64_t *g, float **p) {
   job.gw[gKH] = job.gw[gKW] = A; job.gw[gSH] = job.gw[gSW] = m; job.gw[gOH] = Th; job.gw[gOW] = Tw;
   int T = nthreads;
   job.panels = (Th * Tw + NR - 1) / NR;
-  /* panels per item: all of an image's when the transformed filters
-     (α²·M·C) outweigh four panels of V (α²·C·NR each) and the image has
-     at most four panels, so that U is read once per image */
-  job.pp = job.panels <= 4 && Mp >= 4 * NR ? job.panels : 1;
+  /* panels per item: when the transformed filters (α²·M·C) outweigh
+     four panels of V (α²·C·NR each) and the image has at most four
+     panels, an image's panels are shared out among the threads, each
+     reading U once for its share (all of them on one thread). Fewer
+     panels per thread would have two threads share one V (see
+     wino_in_task): with 128 channels on 28×28 a third slower than a
+     panel each. */
+  job.pp = job.panels <= 4 && Mp >= 4 * NR ? imax(1, job.panels / T) : 1;
   int64_t items = g[gB0] * ((job.panels + job.pp - 1) / job.pp);
   /* several threads: each pads the rows it reads (a shared copy written
      by one core and read by the other cost more than the halo rows
