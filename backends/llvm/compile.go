@@ -529,6 +529,9 @@ func (p *Program) LL() (string, error) {
 		b.NewCall(fns[ki], args...)
 		b.NewCall(prof, constant.NewInt(types.I32, int64(ki)))
 	}
+	done := m.NewFunc("wdc_run_done", types.Void)
+	done.Visibility = enum.VisibilityHidden
+	b.NewCall(done)
 	b.NewRet(constant.NewInt(types.I32, 0))
 	var sb strings.Builder
 	sb.WriteString("; wdc CPU backend: model " + p.Artifact.Name + "\n")
