@@ -485,7 +485,10 @@ func (p *Program) LL() (string, error) {
 		gv.Visibility = enum.VisibilityHidden
 		return gv
 	}
-	weights, arena, scratch := ext("wdc_weights"), ext("wdc_arena"), ext("wdc_scratch")
+	arena, scratch := ext("wdc_arena"), ext("wdc_scratch")
+	wp := m.NewGlobal("wdc_wp", f32p) // where the weights are (see runtimeC)
+	wp.Linkage = enum.LinkageExternal
+	wp.Visibility = enum.VisibilityHidden
 	mod.emitMicrokernel(p.ukr)
 	var fns []*llir.Func
 	for _, k := range p.kernels {
@@ -503,6 +506,7 @@ func (p *Program) LL() (string, error) {
 	prof := m.NewFunc("wdc_prof", types.Void, llir.NewParam("k", types.I32))
 	prof.Visibility = enum.VisibilityHidden
 	b.NewCall(prof, constant.NewInt(types.I32, -1))
+	weights := b.NewLoad(f32p, wp)
 	ptr := func(base value.Value, off int64) value.Value {
 		return b.NewGetElementPtr(f32, base, constant.NewInt(i64, off))
 	}

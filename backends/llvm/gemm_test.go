@@ -287,3 +287,18 @@ func patternConst(t testing.TB, g *ir.Graph, name string, s ir.Shape, period int
 	}
 	return v
 }
+
+// TestLargeWeights: a model whose weights (4.4 MB) wdc_init moves into
+// 2 MiB pages computes what the interpreter does, on 1 and 2 threads.
+func TestLargeWeights(t *testing.T) {
+	needClang(t)
+	g := ir.NewGraph("large")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{3, 1100}}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 31) }
+	y, err := g.AddNode("dense", "y", []*ir.Value{x, cst("w", ir.Shape{1100, 1000}), cst("b", ir.Shape{1000})}, nil, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{y}
+	compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1}, rtol, 1e-4, 2)
+}

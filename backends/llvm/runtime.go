@@ -19,6 +19,8 @@ const runtimeC = `/* wdc CPU runtime for model %[1]s (generated; do not edit). *
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define WDC_ARENA_FLOATS %[2]d
@@ -39,7 +41,30 @@ __asm__(".section .rodata\n"
         "wdc_weights:\n"
         ".incbin \"weights.bin\"\n"
         ".size wdc_weights, .-wdc_weights\n"
+        "wdc_weights_end:\n"
         ".text\n");
+
+/* The kernels read the weights at wdc_wp: by default the embedded copy;
+   wdc_init moves weights of 4 MiB or more into anonymous memory in 2 MiB
+   pages (madvise; WDC_HUGEPAGES=0 keeps them in place). The weights of a
+   large model stream from memory on every run, and with 4 KiB pages each
+   page cost a TLB miss (a nested page walk in a VM): ResNet-18's 97 MB
+   ran 1-5%% faster, its slowest runs 40%% faster. */
+extern const char wdc_weights[], wdc_weights_end[];
+HIDDEN const float *wdc_wp = (const float *)wdc_weights;
+static void place_weights(void) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const size_t n = (size_t)(wdc_weights_end - wdc_weights), huge = (size_t)2 << 20;
+  const char *e = getenv("WDC_HUGEPAGES");
+  if (wdc_wp != (const float *)wdc_weights || n < 2 * huge || (e && *e == '0')) return;
+  size_t sz = (n + huge - 1) / huge * huge;
+  void *p = aligned_alloc(huge, sz);
+  if (!p) return;
+  madvise(p, sz, MADV_HUGEPAGE);
+  memcpy(p, wdc_weights, n);
+  wdc_wp = p; /* for the life of the process: wdc_init may run again */
+#endif
+}
 
 typedef void (*wdc_body)(void *ctx, int64_t lo, int64_t hi);
 
@@ -298,6 +323,7 @@ EXPORT int wdc_threads(void) { return nthreads; }
 /* wdc_init starts the thread pool (WDC_THREADS in the environment
    overrides the compiled default). Returns 0 on success. */
 EXPORT int wdc_init(void) {
+  place_weights();
   int n = WDC_DEFAULT_THREADS;
   const char *env = getenv("WDC_THREADS");
   if (env && *env) n = atoi(env);
