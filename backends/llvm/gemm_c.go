@@ -794,7 +794,20 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
 /* band: each thread pads, into its own scratch, the input rows its panel
    reads (pad: the padded copy's geometry),
    instead of sharing one padded copy written by all threads */
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, whole, wtasks, block; int band; pad_job pad; } wino_job;
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, whole, wtasks, block; int band; pad_job pad;
+                 _Atomic uint64_t rng[WDC_MAX_THREADS]; /* block k's groups not yet taken: hi << 32 | lo */ } wino_job;
+
+/* range_take takes the first (front) or the last item of a block's
+   range; -1 when none is left. */
+static int64_t range_take(_Atomic uint64_t *r, int front) {
+  uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
+  for (;;) {
+    uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+    if (lo >= hi) return -1;
+    uint64_t nv = front ? (uint64_t)hi << 32 | (lo + 1) : (uint64_t)(hi - 1) << 32 | lo;
+    if (atomic_compare_exchange_weak_explicit(r, &v, nv, memory_order_acq_rel, memory_order_relaxed)) return front ? lo : hi - 1;
+  }
+}
 
 /* wino_store: output channels [ir, ir+mr) of the panel of nr tiles from
    tile n0, from their α² products Mb[e][i][t]: Aᵀ M A, bias, residual,
@@ -968,7 +981,14 @@ static void wino_task(void *ctx, int64_t lo, int64_t hi) {
   const wino_job *j = ctx;
   for (int64_t k = lo; k < hi; k++) {
     if (k < j->wtasks) {
-      for (int64_t gg = k * j->block; gg < imin((k + 1) * j->block, j->whole); gg++) wino_run(j, gg, 0, j->g[gM]);
+      /* its own block from the front, then what is left of the others
+         from their back: a thread whose CPU the host takes away for a
+         while (a VM) leaves its remaining groups to the others */
+      wino_job *jm = (wino_job *)j;
+      int64_t gg;
+      while ((gg = range_take(&jm->rng[k], 1)) >= 0) wino_run(j, gg, 0, j->g[gM]);
+      for (int64_t o = 1; o < j->wtasks; o++)
+        while ((gg = range_take(&jm->rng[(k + o) % j->wtasks], 0)) >= 0) wino_run(j, gg, 0, j->g[gM]);
     } else {
       int64_t s = k - j->wtasks, m0 = s % j->msplit * j->mchunk;
       wino_run(j, j->whole + s / j->msplit, m0, imin(j->g[gM], m0 + j->mchunk));
@@ -1063,6 +1083,8 @@ static void wdc_winograd(const int64_t *g, float **p) {
   }
   job.block = imax(1, (job.whole + T - 1) / T);
   job.wtasks = (job.whole + job.block - 1) / job.block;
+  for (int64_t k = 0; k < job.wtasks; k++)
+    atomic_store_explicit(&job.rng[k], (uint64_t)imin((k + 1) * job.block, job.whole) << 32 | (uint64_t)(k * job.block), memory_order_relaxed);
   int64_t tasks = job.wtasks + split * job.msplit;
   if (T <= 1 || tasks <= 1) wino_task(&job, 0, tasks);
   else wdc_parallel_for(wino_task, &job, tasks);
