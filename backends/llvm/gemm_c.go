@@ -943,13 +943,14 @@ static inline __attribute__((always_inline)) void wino_input(const wino_job *j, 
    The transformed filters U_e of MR channels serve every panel of the
    group while they are in cache: with few, wide layers (28×28 and 14×14
    in ResNet-18) U is 4 to 8 times V and was read once per panel. */
-static inline __attribute__((always_inline)) void wino_products(const wino_job *j, int64_t gg, int64_t m0, int64_t m1, const float *V, float *Mb, const int A) {
+static inline __attribute__((always_inline)) void wino_products(const wino_job *j, int64_t gg, int64_t m0, int64_t m1, const float *V, float *Mb, int zero, const int A) {
   const int64_t A2 = A * A, C = j->g[gCC], T = j->gw[gOH] * j->gw[gOW];
   const wino_group gr = wino_grp(j, gg);
   const int64_t vs = A2 * C * NR;
   /* a last panel of at most NR/2 tiles runs the half-width kernel: the
-     other half of Mb is zeroed once (the output transform reads it) */
-  if (NRH && T - (gr.n0 + (gr.np - 1) * NR) <= NRH) memset(Mb, 0, sizeof(float) * A2 * MR * NR);
+     other half of Mb is zeroed (when zero: once per thread and layer;
+     the output transform reads it) */
+  if (zero && NRH && T - (gr.n0 + (gr.np - 1) * NR) <= NRH) memset(Mb, 0, sizeof(float) * A2 * MR * NR);
   const float *U = j->p[0];
   for (int64_t ir = m0; ir < m1; ir += MR) {
     int64_t mr = imin(MR, m1 - ir);
@@ -968,8 +969,8 @@ static void wino_run(const wino_job *j, int64_t gg, int64_t m0, int64_t m1) {
   const int A = (int)j->g[gWino] + 2;
   const int64_t vs = (int64_t)A * A * j->g[gCC] * NR;
   float *V = scratchbuf[wdc_tid], *Mb = V + j->pp * vs, *work = Mb + (int64_t)A * A * MR * NR;
-  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6); wino_products(j, gg, m0, m1, V, Mb, 6); }
-  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 4); }
+  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6); wino_products(j, gg, m0, m1, V, Mb, 1, 6); }
+  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 1, 4); }
 }
 
 /* Task k < wtasks runs whole groups [k·block, (k+1)·block): consecutive
@@ -996,35 +997,56 @@ static void wino_task(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
-/* Fewer groups than threads: two passes. Task k of the first computes
-   the V of group k / msplit for its part k % msplit of the input
-   channels into the shared vbuf; the second runs the products of each
-   group's output-channel parts from there. Otherwise every part would
-   transform its group's whole input (with 256 channels on a 14×14 image
-   a third of the layer's time). */
+/* Fewer groups than threads: two passes. The first computes the V of
+   every group into the shared vbuf, WINO_CCH input channels a unit; the
+   second runs the products, one MR block of output channels a unit.
+   Otherwise every part of a group would transform its whole input (with
+   256 channels on a 14×14 image a third of the layer's time). Thread k
+   takes the k-th contiguous share of a pass's units from the front, then
+   what is left of the others' from their back (see wino_task). */
+#define WINO_CCH 16
 static float *vbuf;
 static int64_t vcap;
+static int64_t wino_next(wino_job *j, int64_t k, int64_t *o) {
+  int64_t u;
+  while (*o < j->wtasks) {
+    if ((u = range_take(&j->rng[(k + *o) % j->wtasks], *o == 0)) >= 0) return u;
+    ++*o;
+  }
+  return -1;
+}
+static void wino_shares(wino_job *j, int64_t units) {
+  for (int64_t k = 0; k < j->wtasks; k++)
+    atomic_store_explicit(&j->rng[k], (uint64_t)(units * (k + 1) / j->wtasks) << 32 | (uint64_t)(units * k / j->wtasks), memory_order_relaxed);
+}
 static void wino_in_task(void *ctx, int64_t lo, int64_t hi) {
-  const wino_job *j = ctx;
+  wino_job *j = ctx;
   const int A = (int)j->g[gWino] + 2;
-  const int64_t C = j->g[gCC], vs = (int64_t)A * A * C * NR, cchunk = (C + j->msplit - 1) / j->msplit;
+  const int64_t C = j->g[gCC], vs = (int64_t)A * A * C * NR, cunits = (C + WINO_CCH - 1) / WINO_CCH;
   for (int64_t k = lo; k < hi; k++) {
-    int64_t gg = k / j->msplit, c0 = k % j->msplit * cchunk, c1 = imin(C, c0 + cchunk);
-    float *V = vbuf + gg * j->pp * vs, *work = scratchbuf[wdc_tid];
-    if (c0 >= c1) continue;
-    if (A == 6) wino_input(j, gg, c0, c1, V, work, 6);
-    else wino_input(j, gg, c0, c1, V, work, 4);
+    int64_t u, o = 0;
+    while ((u = wino_next(j, k, &o)) >= 0) {
+      int64_t gg = u / cunits, c0 = u % cunits * WINO_CCH, c1 = imin(C, c0 + WINO_CCH);
+      float *V = vbuf + gg * j->pp * vs, *work = scratchbuf[wdc_tid];
+      if (A == 6) wino_input(j, gg, c0, c1, V, work, 6);
+      else wino_input(j, gg, c0, c1, V, work, 4);
+    }
   }
 }
 static void wino_prod_task(void *ctx, int64_t lo, int64_t hi) {
-  const wino_job *j = ctx;
+  wino_job *j = ctx;
   const int A = (int)j->g[gWino] + 2;
-  const int64_t vs = (int64_t)A * A * j->g[gCC] * NR;
+  const int64_t M = j->g[gM], vs = (int64_t)A * A * j->g[gCC] * NR, bunits = (M + MR - 1) / MR;
   for (int64_t k = lo; k < hi; k++) {
-    int64_t gg = k / j->msplit, m0 = k % j->msplit * j->mchunk;
-    const float *V = vbuf + gg * j->pp * vs;
-    if (A == 6) wino_products(j, gg, m0, imin(j->g[gM], m0 + j->mchunk), V, scratchbuf[wdc_tid], 6);
-    else wino_products(j, gg, m0, imin(j->g[gM], m0 + j->mchunk), V, scratchbuf[wdc_tid], 4);
+    int64_t u, o = 0;
+    int zero = 1;
+    while ((u = wino_next(j, k, &o)) >= 0) {
+      int64_t gg = u / bunits, m0 = u % bunits * MR;
+      const float *V = vbuf + gg * j->pp * vs;
+      if (A == 6) wino_products(j, gg, m0, imin(M, m0 + MR), V, scratchbuf[wdc_tid], zero, 6);
+      else wino_products(j, gg, m0, imin(M, m0 + MR), V, scratchbuf[wdc_tid], zero, 4);
+      zero = 0;
+    }
   }
 }
 
@@ -1077,8 +1099,11 @@ static void wdc_winograd(const int64_t *g, float **p) {
       if (!(vbuf = aligned_alloc(64, sizeof(float) * (size_t)((vneed + 15) / 16 * 16)))) { fprintf(stderr, "wdc: out of memory for the Winograd transforms\n"); abort(); }
       vcap = vneed;
     }
-    wdc_parallel_for(wino_in_task, &job, items * job.msplit);
-    wdc_parallel_for(wino_prod_task, &job, items * job.msplit);
+    job.wtasks = T;
+    wino_shares(&job, items * ((C + WINO_CCH - 1) / WINO_CCH));
+    wdc_parallel_for(wino_in_task, &job, T);
+    wino_shares(&job, items * ((M + MR - 1) / MR));
+    wdc_parallel_for(wino_prod_task, &job, T);
     return;
   }
   job.block = imax(1, (job.whole + T - 1) / T);
