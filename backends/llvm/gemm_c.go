@@ -14,31 +14,30 @@ func gemmDefines(u Microkernel) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC 512\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), mc, 2048/u.NR()*u.NR())
 	b.WriteString("typedef void (*wdc_ukr_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
-	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, "void wdc_ukr_%d(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n", r)
-	}
-	b.WriteString("void wdc_ukr(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
-	b.WriteString("static const wdc_ukr_fn ukr_rows[MR + 1] = {0")
-	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, ", wdc_ukr_%d", r)
-	}
-	b.WriteString(", wdc_ukr};\n")
+	ukrTable(&b, u, "wdc_ukr", "ukr_rows")
 	// half-width kernels (see emitMicrokernel); NRH 0: none
 	if u.NV%2 != 0 {
 		b.WriteString("#define NRH 0\nstatic const wdc_ukr_fn *const ukrh_rows = ukr_rows;\n")
 		return b.String()
 	}
 	b.WriteString("#define NRH (NR / 2)\n")
-	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, "void wdc_ukrh_%d(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n", r)
-	}
-	b.WriteString("void wdc_ukrh(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
-	b.WriteString("static const wdc_ukr_fn ukrh_rows[MR + 1] = {0")
-	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, ", wdc_ukrh_%d", r)
-	}
-	b.WriteString(", wdc_ukrh};\n")
+	ukrTable(&b, u, "wdc_ukrh", "ukrh_rows")
 	return b.String()
+}
+
+// ukrTable declares the microkernels name_1 .. name_{MR-1} and name and
+// defines table[r], the one computing r rows.
+func ukrTable(b *strings.Builder, u Microkernel, name, table string) {
+	const params = "(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n"
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(b, "void %s_%d%s", name, r, params)
+	}
+	fmt.Fprintf(b, "void %s%s", name, params)
+	fmt.Fprintf(b, "static const wdc_ukr_fn %s[MR + 1] = {0", table)
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(b, ", %s_%d", name, r)
+	}
+	fmt.Fprintf(b, ", %s};\n", name)
 }
 
 // gemmC is the GEMM driver of the C runtime (see gemm.go). Descriptor
@@ -979,17 +978,16 @@ static void wino_run(const wino_job *j, int64_t gg, int64_t m0, int64_t m1) {
    wtasks + s runs part s % msplit of the output channels of group
    whole + s / msplit. */
 static void wino_task(void *ctx, int64_t lo, int64_t hi) {
-  const wino_job *j = ctx;
+  wino_job *j = ctx;
   for (int64_t k = lo; k < hi; k++) {
     if (k < j->wtasks) {
       /* its own block from the front, then what is left of the others
          from their back: a thread whose CPU the host takes away for a
          while (a VM) leaves its remaining groups to the others */
-      wino_job *jm = (wino_job *)j;
       int64_t gg;
-      while ((gg = range_take(&jm->rng[k], 1)) >= 0) wino_run(j, gg, 0, j->g[gM]);
+      while ((gg = range_take(&j->rng[k], 1)) >= 0) wino_run(j, gg, 0, j->g[gM]);
       for (int64_t o = 1; o < j->wtasks; o++)
-        while ((gg = range_take(&jm->rng[(k + o) % j->wtasks], 0)) >= 0) wino_run(j, gg, 0, j->g[gM]);
+        while ((gg = range_take(&j->rng[(k + o) % j->wtasks], 0)) >= 0) wino_run(j, gg, 0, j->g[gM]);
     } else {
       int64_t s = k - j->wtasks, m0 = s % j->msplit * j->mchunk;
       wino_run(j, j->whole + s / j->msplit, m0, imin(j->g[gM], m0 + j->mchunk));
@@ -1063,10 +1061,10 @@ static void wdc_winograd(const int64_t *g, float **p) {
   /* panels per item: when the transformed filters (α²·M·C) outweigh
      four panels of V (α²·C·NR each) and the image has at most four
      panels, an image's panels are shared out among the threads, each
-     reading U once for its share (all of them on one thread). Fewer
-     panels per thread would have two threads share one V (see
-     wino_in_task): with 128 channels on 28×28 a third slower than a
-     panel each. */
+     reading U once for its share (all of them on one thread). All of an
+     image's panels in one group would have the threads share its V in
+     two passes (see wino_in_task): with 128 channels on 28×28, 21%
+     slower than a panel each. */
   job.pp = job.panels <= 4 && Mp >= 4 * NR ? imax(1, job.panels / T) : 1;
   int64_t items = g[gB0] * ((job.panels + job.pp - 1) / job.pp);
   /* several threads: each pads the rows it reads (a shared copy written

@@ -49,7 +49,7 @@ __asm__(".section .rodata\n"
    pages (madvise; WDC_HUGEPAGES=0 keeps them in place). The weights of a
    large model stream from memory on every run, and with 4 KiB pages each
    page cost a TLB miss (a nested page walk in a VM): ResNet-18's 97 MB
-   ran 1-5%% faster, its slowest runs 40%% faster. */
+   ran 1-4%% faster, its slowest runs 40%% faster. */
 extern const char wdc_weights[], wdc_weights_end[];
 HIDDEN const float *wdc_wp = (const float *)wdc_weights;
 static void place_weights(void) {
@@ -120,12 +120,12 @@ static void run_chunks(uint32_t gen) {
   }
 }
 
-/* Affinity: worker i runs on CPU pin_cpu[i], and a run that uses the
-   pool keeps its calling thread on the CPU it was on when the first
-   parallel loop started (pin_cpu[0]; a worker there swaps CPUs with it),
-   until wdc_run returns, when the caller's own mask is restored. This
-   when there are at least as many CPUs as threads and WDC_AFFINITY is
-   not 0; onnxruntime pins its pool too. Left to the kernel, a worker and
+/* Affinity, when the process may use at least as many CPUs as threads
+   and WDC_AFFINITY is not 0: worker i runs on CPU pin_cpu[i], and a run
+   that uses the pool keeps its calling thread on the CPU it was on when
+   the first parallel loop started (pin_cpu[0]; a worker there swaps CPUs
+   with it) until wdc_run returns, when the caller's own mask is
+   restored; onnxruntime pins its pool too. Left to the kernel, a worker and
    the caller often shared one CPU here (a 2-vCPU VM packs threads):
    ResNet-18 on 2 threads ran 14.8 ms instead of 9.7, or the worker saw
    a quarter of the short loops. */
@@ -299,10 +299,10 @@ EXPORT int wdc_set_threads(int n) {
     n = c > 0 ? (int)c : 1;
   }
   if (n > WDC_MAX_THREADS) n = WDC_MAX_THREADS;
+  plan_affinity(n);
   if (n == 1) return ensure_buffers(1) == 1 ? 0 : -1;
   workers = calloc((size_t)n, sizeof(pthread_t));
   if (!workers) return -1;
-  plan_affinity(n);
   generation = 0;
   for (int i = 1; i < n; i++) {
     if (pthread_create(&workers[i], NULL, worker_main, (void *)(intptr_t)i) != 0) {

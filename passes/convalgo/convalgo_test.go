@@ -169,7 +169,9 @@ func TestForceAndDeterminism(t *testing.T) {
 
 // TestWinogradEfficiencyByWeights: with constant weights Winograd runs on
 // the backend's GEMM (the calibrated efficiency times the tiles' share of
-// the GEMM's columns); with weights given at run time, on the loop nest.
+// the GEMM's columns; the bytes read are the input, the output and the
+// 36 transformed filters); with weights given at run time, on the loop
+// nest.
 func TestWinogradEfficiencyByWeights(t *testing.T) {
 	for _, constW := range []bool{true, false} {
 		g := ir.NewGraph("w")
@@ -196,6 +198,10 @@ func TestWinogradEfficiencyByWeights(t *testing.T) {
 			want := WinogradNestEfficiency
 			if constW {
 				want = DefaultEfficiency[loop.ConvWinograd4] * 196 / 208 // 14×14 tiles: 6 panels of 32 and a half panel
+				// input, output, and 36 transformed filters of 64×64
+				if wantQ := int64(4 * (2*64*56*56 + 36*64*64)); c.Bytes != wantQ {
+					t.Errorf("winograd4 bytes %d, want %d", c.Bytes, wantQ)
+				}
 			}
 			if math.Abs(c.Efficiency-want) > 1e-9 {
 				t.Errorf("constant weights %v: efficiency %v, want %v", constW, c.Efficiency, want)
