@@ -629,12 +629,35 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
   }
 GEMV_BLOCK(1) GEMV_BLOCK(2) GEMV_BLOCK(3) GEMV_BLOCK(4)
 GEMV_BLOCK(5) GEMV_BLOCK(6) GEMV_BLOCK(7) GEMV_BLOCK(8)
+#if defined(__AVX512F__)
+/* gemv_maskV: the last w < 128 columns of y = a·B in one pass over k: V
+   zmm accumulators, the last loaded and stored under the mask last
+   (LeNet-5's 400→120 layer took a second pass for its last 8 columns,
+   84→10 two) */
+#define GEMV_MASK(V)                                                                               \
+  static void gemv_mask##V(const float *a, int64_t acs, const float *B, int64_t brs, int64_t K,    \
+                           float *y, __mmask16 last) {                                             \
+    __m512 acc[V];                                                                                 \
+    for (int v = 0; v < V; v++) acc[v] = _mm512_setzero_ps();                                      \
+    for (int64_t k = 0; k < K; k++) {                                                              \
+      __m512 av = _mm512_set1_ps(a[k * acs]);                                                      \
+      const float *bk = B + k * brs;                                                               \
+      for (int v = 0; v < V - 1; v++) acc[v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(bk + 16 * v), acc[v]); \
+      acc[V - 1] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(last, bk + 16 * (V - 1)), acc[V - 1]); \
+    }                                                                                              \
+    for (int v = 0; v < V - 1; v++) _mm512_storeu_ps(y + 16 * v, acc[v]);                          \
+    _mm512_mask_storeu_ps(y + 16 * (V - 1), last, acc[V - 1]);                                     \
+  }
+GEMV_MASK(1) GEMV_MASK(2) GEMV_MASK(3) GEMV_MASK(4)
+GEMV_MASK(5) GEMV_MASK(6) GEMV_MASK(7) GEMV_MASK(8)
+#else
 /* gemv_tail8: 8 columns (a remainder narrower than GV) in one ymm */
 static void gemv_tail8(const float *a, int64_t acs, const float *B, int64_t brs, int64_t K, float *y) {
   v8 acc = {0};
   for (int64_t k = 0; k < K; k++) acc += a[k * acs] * *(const v8 *)(B + k * brs);
   *(v8 *)y = acc;
 }
+#endif
 static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
   const int64_t M = g[gM], K = g[gK], ldc = g[gCRS], brs = g[gBRS];
   for (int64_t b0 = 0; b0 < g[gB0]; b0++)
@@ -650,6 +673,22 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
       float *y = C + i * ldc;
       int64_t j = n0;
       for (; j + GEMV_COLS <= n1; j += GEMV_COLS) gemv_block8(a, acs, B + j, brs, K, y + j);
+#if defined(__AVX512F__)
+      if (j < n1) {
+        const int64_t w = n1 - j;
+        const __mmask16 last = (__mmask16)(w % 16 ? (1u << (w % 16)) - 1 : 0xffff);
+        switch ((w + 15) / 16) {
+        case 1: gemv_mask1(a, acs, B + j, brs, K, y + j, last); break;
+        case 2: gemv_mask2(a, acs, B + j, brs, K, y + j, last); break;
+        case 3: gemv_mask3(a, acs, B + j, brs, K, y + j, last); break;
+        case 4: gemv_mask4(a, acs, B + j, brs, K, y + j, last); break;
+        case 5: gemv_mask5(a, acs, B + j, brs, K, y + j, last); break;
+        case 6: gemv_mask6(a, acs, B + j, brs, K, y + j, last); break;
+        case 7: gemv_mask7(a, acs, B + j, brs, K, y + j, last); break;
+        default: gemv_mask8(a, acs, B + j, brs, K, y + j, last); break;
+        }
+      }
+#else
       switch ((n1 - j) / GV) { /* the rest: whole vectors in registers too */
       case 7: gemv_block7(a, acs, B + j, brs, K, y + j); break;
       case 6: gemv_block6(a, acs, B + j, brs, K, y + j); break;
@@ -671,6 +710,7 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
         }
         for (int64_t t = 0; t < w; t++) y[j + t] = acc[t];
       }
+#endif
     }
     epilogue(g, C + n0, ldc, M, n1 - n0, BM, p[4] ? p[4] + n0 : NULL, p[5] ? p[5] + coff + n0 : NULL, (int)g[gRelu]);
   }
