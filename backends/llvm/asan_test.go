@@ -60,7 +60,8 @@ func TestCExampleUnderASan(t *testing.T) {
 
 // winogradStrided is a small network whose three 3×3 convolutions take
 // the Winograd driver (F(4×4), then F(2×2), through the returned Lower
-// hook) and, with stride 2, the strided padded copy.
+// hook) and, with stride 2, the strided padded copy, followed by a 1×1
+// stride-2 conv (the padded copy of only the rows and phase it reads).
 func winogradStrided(t *testing.T) (*ir.Graph, func([]*ir.Node) (*loop.Func, *loop.Gemm, error)) {
 	g := ir.NewGraph("winograd_strided")
 	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 8, 17, 19}}, ir.Pos{})
@@ -80,6 +81,11 @@ func winogradStrided(t *testing.T) (*ir.Graph, func([]*ir.Node) (*loop.Func, *lo
 		if y, err = g.AddNode("relu", n+".r", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	y, err := g.AddNode("conv", "ds", []*ir.Value{y, cst("ds.w", ir.Shape{8, 24, 1, 1}), cst("ds.b", ir.Shape{8})},
+		ir.Attrs{"strides": ir.IntsAttr(2, 2)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	g.Outputs = []*ir.Value{y}
 	m := 2

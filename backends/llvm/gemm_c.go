@@ -339,11 +339,11 @@ static void pad_plane(const pad_job *j, int64_t it, int64_t c, int64_t ih0, int6
             *(pad_v16 *)(ph + 3 * nq + q) = __builtin_shufflevector(v, v, 3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63);
           }
         }
-        for (int64_t f = 0; f < SW; f++) memcpy(d + f * Wq, ph + f * nq, sizeof(float) * Wq);
+        for (int64_t f = 0; f < (phase0 ? 1 : SW); f++) memcpy(d + f * Wq, ph + f * nq, sizeof(float) * Wq);
 #endif
       } else {
         memset(d, 0, sizeof(float) * rowlen);
-        for (int64_t f = 0; f < SW; f++) {
+        for (int64_t f = 0; f < (phase0 ? 1 : SW); f++) {
           /* q with 0 <= q*SW + f - PW < W and q*SW + f < Wp */
           int64_t qlo = PW - f > 0 ? (PW - f + SW - 1) / SW : 0;
           int64_t qhi = imin((W + PW - f + SW - 1) / SW, (Wp - f + SW - 1) / SW);
@@ -627,8 +627,11 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
     }                                                                               \
     for (int v = 0; v < V; v++) *(gv_t *)(y + GV * v) = acc[v];                     \
   }
+GEMV_BLOCK(8)
+#if !defined(__AVX512F__) /* with AVX-512 the rest runs under a mask (gemv_maskV) */
 GEMV_BLOCK(1) GEMV_BLOCK(2) GEMV_BLOCK(3) GEMV_BLOCK(4)
-GEMV_BLOCK(5) GEMV_BLOCK(6) GEMV_BLOCK(7) GEMV_BLOCK(8)
+GEMV_BLOCK(5) GEMV_BLOCK(6) GEMV_BLOCK(7)
+#endif
 #if defined(__AVX512F__)
 /* gemv_maskV: the last w < 128 columns of y = a·B in one pass over k: V
    zmm accumulators, the last loaded and stored under the mask last
@@ -989,7 +992,7 @@ static inline __attribute__((always_inline)) void wino_products(const wino_job *
   /* a last panel of at most NR/2 tiles runs the half-width kernel: the
      other half of Mb is zeroed (when zero: once per thread and layer;
      the output transform reads it) */
-  if (zero && NRH && T - (gr.n0 + (gr.np - 1) * NR) <= NRH) memset(Mb, 0, sizeof(float) * A2 * MR * NR);
+  if (zero && NRH > 0 && T - (gr.n0 + (gr.np - 1) * NR) <= NRH) memset(Mb, 0, sizeof(float) * A2 * MR * NR);
   const float *U = j->p[0];
   for (int64_t ir = m0; ir < m1; ir += MR) {
     int64_t mr = imin(MR, m1 - ir);
