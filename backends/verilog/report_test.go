@@ -27,16 +27,7 @@ func twoLayers(t *testing.T) *ir.Graph {
 		return v
 	}
 	const k, n = 3, 3
-	wd := make([]int64, k*n)
-	for j := range wd {
-		wd[j] = rng.Int63n(255) - 127
-	}
-	bd := make([]int64, n)
-	for j := range bd {
-		bd[j] = rng.Int63n(255) - 127
-	}
-	w := must(g.AddConst("w", ir.FromInts(ir.FixedType(8, 2), ir.Shape{k, n}, wd), ir.Pos{}))
-	b := must(g.AddConst("b", ir.FromInts(ir.FixedType(8, 4), ir.Shape{n}, bd), ir.Pos{}))
+	w, b := denseParams(t, g, rng, k, n)
 	x := must(g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, k}}, ir.Pos{}))
 	h := must(g.AddNode("cast", "x.q", []*ir.Value{x}, ir.Attrs{"to": ir.StringAttr("fixed<10,4,rne,sat>")}, ir.Pos{}))
 	for _, name := range []string{"a", "b"} {

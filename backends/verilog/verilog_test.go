@@ -27,6 +27,19 @@ func small(t *testing.T, k, n int) *ir.Graph {
 	}
 	x := must(g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, k}}, ir.Pos{}))
 	xq := must(g.AddNode("cast", "x.q", []*ir.Value{x}, ir.Attrs{"to": ir.StringAttr("fixed<8,3>")}, ir.Pos{}))
+	w, b := denseParams(t, g, rng, k, n)
+	h := must(g.AddNode("dense", "fc", []*ir.Value{xq, w, b}, nil, ir.Pos{}))
+	h = must(g.AddNode("cast", "fc.q", []*ir.Value{h}, ir.Attrs{"to": ir.StringAttr("fixed<10,4,rne,sat>")}, ir.Pos{}))
+	h = must(g.AddNode("relu", "act", []*ir.Value{h}, nil, ir.Pos{}))
+	y := must(g.AddNode("cast", "y", []*ir.Value{h}, ir.Attrs{"to": ir.StringAttr("f32")}, ir.Pos{}))
+	g.Outputs = []*ir.Value{y}
+	return g
+}
+
+// denseParams adds constants w fixed<8,2>[k,n] and b fixed<8,4>[n] drawn
+// from rng (weights first) to g.
+func denseParams(t *testing.T, g *ir.Graph, rng *rand.Rand, k, n int) (w, b *ir.Value) {
+	t.Helper()
 	wd := make([]int64, k*n)
 	for i := range wd {
 		wd[i] = rng.Int63n(255) - 127
@@ -35,14 +48,14 @@ func small(t *testing.T, k, n int) *ir.Graph {
 	for i := range bd {
 		bd[i] = rng.Int63n(255) - 127
 	}
-	w := must(g.AddConst("w", ir.FromInts(ir.FixedType(8, 2), ir.Shape{k, n}, wd), ir.Pos{}))
-	b := must(g.AddConst("b", ir.FromInts(ir.FixedType(8, 4), ir.Shape{n}, bd), ir.Pos{}))
-	h := must(g.AddNode("dense", "fc", []*ir.Value{xq, w, b}, nil, ir.Pos{}))
-	h = must(g.AddNode("cast", "fc.q", []*ir.Value{h}, ir.Attrs{"to": ir.StringAttr("fixed<10,4,rne,sat>")}, ir.Pos{}))
-	h = must(g.AddNode("relu", "act", []*ir.Value{h}, nil, ir.Pos{}))
-	y := must(g.AddNode("cast", "y", []*ir.Value{h}, ir.Attrs{"to": ir.StringAttr("f32")}, ir.Pos{}))
-	g.Outputs = []*ir.Value{y}
-	return g
+	var err error
+	if w, err = g.AddConst("w", ir.FromInts(ir.FixedType(8, 2), ir.Shape{k, n}, wd), ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = g.AddConst("b", ir.FromInts(ir.FixedType(8, 4), ir.Shape{n}, bd), ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	return w, b
 }
 
 func TestEmitFilesAndDeterminism(t *testing.T) {
