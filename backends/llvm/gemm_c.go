@@ -836,8 +836,8 @@ static inline __attribute__((always_inline)) void wino_out(const int A, const fl
 /* band: each thread pads, into its own scratch, the input rows its panel
    reads (pad: the padded copy's geometry),
    instead of sharing one padded copy written by all threads */
-typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, whole, wtasks, block; int band; pad_job pad;
-                 _Atomic uint64_t rng[WDC_MAX_THREADS]; /* block k's groups not yet taken: hi << 32 | lo */ } wino_job;
+typedef struct { const int64_t *g; float **p; int64_t gw[gLen]; int64_t panels, pp, msplit, mchunk, whole, wtasks; int band; pad_job pad;
+                 _Atomic uint64_t rng[WDC_MAX_THREADS]; /* task k's share not yet taken: hi << 32 | lo */ } wino_job;
 
 /* range_take takes the first (front) or the last item of a block's
    range; -1 when none is left. */
@@ -849,6 +849,12 @@ static int64_t range_take(_Atomic uint64_t *r, int front) {
     uint64_t nv = front ? (uint64_t)hi << 32 | (lo + 1) : (uint64_t)(hi - 1) << 32 | lo;
     if (atomic_compare_exchange_weak_explicit(r, &v, nv, memory_order_acq_rel, memory_order_relaxed)) return front ? lo : hi - 1;
   }
+}
+
+/* wino_shares gives task k < wtasks the k-th contiguous share of units. */
+static void wino_shares(wino_job *j, int64_t units) {
+  for (int64_t k = 0; k < j->wtasks; k++)
+    atomic_store_explicit(&j->rng[k], (uint64_t)(units * (k + 1) / j->wtasks) << 32 | (uint64_t)(units * k / j->wtasks), memory_order_relaxed);
 }
 
 /* wino_store: output channels [ir, ir+mr) of the panel of nr tiles from
@@ -1015,7 +1021,7 @@ static void wino_run(const wino_job *j, int64_t gg, int64_t m0, int64_t m1) {
   else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 1, 4); }
 }
 
-/* Task k < wtasks runs whole groups [k·block, (k+1)·block): consecutive
+/* Task k < wtasks runs the k-th share of the whole groups: consecutive
    panels, so that two threads share output rows at one boundary only
    (tiles are m columns wide: panels end inside cache lines). Task
    wtasks + s runs part s % msplit of the output channels of group
@@ -1055,10 +1061,6 @@ static int64_t wino_next(wino_job *j, int64_t k, int64_t *o) {
     ++*o;
   }
   return -1;
-}
-static void wino_shares(wino_job *j, int64_t units) {
-  for (int64_t k = 0; k < j->wtasks; k++)
-    atomic_store_explicit(&j->rng[k], (uint64_t)(units * (k + 1) / j->wtasks) << 32 | (uint64_t)(units * k / j->wtasks), memory_order_relaxed);
 }
 static void wino_in_task(void *ctx, int64_t lo, int64_t hi) {
   wino_job *j = ctx;
@@ -1120,17 +1122,12 @@ static void wdc_winograd(const int64_t *g, float **p) {
   const int64_t hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A); /* the most rows a band takes */
   ensure_scratch(T, A * A * (job.pp * C + MR + 1) * NR + (job.band ? C * hb * m * Wq : 0) + 64);
   if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
-  /* one block of whole groups per thread; the groups left over (all of
-     them when there are fewer than threads; the last of 7 panels on 2
-     threads) split their output channels, MR at a time, so that every
-     thread gets the same work (each part transforms the group's input) */
-  int64_t split = T > 1 ? (items < T ? items : items % T) : 0;
-  if (split) {
-    job.msplit = imin(T, (M + MR - 1) / MR);
-    job.mchunk = ((M + MR - 1) / MR + job.msplit - 1) / job.msplit * MR;
-    job.msplit = (M + job.mchunk - 1) / job.mchunk;
-    if (job.msplit < 2) split = 0;
-  }
+  /* a share of the whole groups per thread; the groups left over (all of
+     them when there are fewer than threads: two passes, below; the last
+     of 7 panels on 2 threads) split their output channels, MR at a time,
+     so that every thread gets the same work (each part transforms the
+     group's input) */
+  int64_t split = T > 1 && (M + MR - 1) / MR > 1 ? (items < T ? items : items % T) : 0;
   job.whole = items - split;
   if (split && !job.whole) {
     const int64_t vneed = items * job.pp * A * A * C * NR;
@@ -1147,10 +1144,13 @@ static void wdc_winograd(const int64_t *g, float **p) {
     wdc_parallel_for(wino_prod_task, &job, T);
     return;
   }
-  job.block = imax(1, (job.whole + T - 1) / T);
-  job.wtasks = (job.whole + job.block - 1) / job.block;
-  for (int64_t k = 0; k < job.wtasks; k++)
-    atomic_store_explicit(&job.rng[k], (uint64_t)imin((k + 1) * job.block, job.whole) << 32 | (uint64_t)(k * job.block), memory_order_relaxed);
+  if (split) {
+    job.msplit = imin(T, (M + MR - 1) / MR);
+    job.mchunk = ((M + MR - 1) / MR + job.msplit - 1) / job.msplit * MR;
+    job.msplit = (M + job.mchunk - 1) / job.mchunk;
+  }
+  job.wtasks = imin(T, job.whole);
+  wino_shares(&job, job.whole);
   int64_t tasks = job.wtasks + split * job.msplit;
   if (T <= 1 || tasks <= 1) wino_task(&job, 0, tasks);
   else wdc_parallel_for(wino_task, &job, tasks);
