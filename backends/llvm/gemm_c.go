@@ -769,8 +769,23 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
    time, A operand) run on the microkernel into Mb[e][m][t]; Aᵀ M A then
    gives the m×m outputs of each tile, again on whole rows of NR tiles,
    plus bias, residual and ReLU, stored where inside the output. */
-/* Rows of NR floats as one vector value (GCC/clang vector extension). */
-typedef float wino_v __attribute__((vector_size(4 * NR), aligned(4)));
+/* V[e] (one KC×NR panel of B per e) starts WINO_ES(C) floats after
+   V[e-1]: C·NR is a power of two for the usual channel counts, and α²
+   panels that far apart fall on the same cache sets (the transform
+   writes all α² of them for each channel; the products read them in
+   turn), so that where the pages happened to land decided how much of V
+   stayed in L2 (ResNet-18 on 2 threads moved between 9 and 14 ms from
+   one process to the next). Three lines more keep them apart: 12.9 ->
+   11.6 ms (median of 10 processes, onnxruntime 11.1 ms beside it). */
+#define WINO_ES(C) ((C) * NR + 48)
+
+/* The transforms work on WU tiles at a time (one vector value, GCC/clang
+   vector extension): a panel of NR tiles is NR/WU of them, and a panel
+   of at most NRH tiles (run on the half-width microkernels) only one,
+   packed and transformed NRH wide (14×14 and 7×7 layers: half the
+   patch packing and transform work they did at NR). */
+#define WU (NRH > 0 ? NRH : NR)
+typedef float wino_v __attribute__((vector_size(4 * WU), aligned(4)));
 #define WV(p) (*(wino_v *)(p))
 
 /* out[r·os] = (Bᵀ x)[r] for x[k] = in[k·is], α = 6 (F(4,3)) and 4 (F(2,3)). */
@@ -805,31 +820,43 @@ static inline __attribute__((always_inline)) void wino_at2(const float *in, int6
   WV(out + os) = x1 - x2 - x3;
 }
 
-/* V[e·vs] = Bᵀ D B for one channel: D holds α² rows of NR tiles (row
-   i·α+j is patch element (i, j)); e = ξ·α+ν. */
-static inline __attribute__((always_inline)) void wino_in(const int A, const float *D, float *V, int64_t vs) {
+/* wino_units: the WU-tile units a panel of nr tiles transforms. */
+static inline int wino_units(int64_t nr) { return nr <= NRH ? 1 : NR / WU; }
+
+/* V[e·vs] = Bᵀ D B for one channel: D holds α² rows of dw floats (row
+   i·α+j is patch element (i, j)), of which the first nu·WU are tiles;
+   e = ξ·α+ν. */
+static inline __attribute__((always_inline)) void wino_in(const int A, const float *D, int64_t dw, int nu, float *V, int64_t vs) {
   float T[36 * NR] __attribute__((aligned(64)));
-  for (int j = 0; j < A; j++) {
-    if (A == 6) wino_bt4(D + j * NR, 6 * NR, T + j * NR, 6 * NR);
-    else wino_bt2(D + j * NR, 4 * NR, T + j * NR, 4 * NR);
-  }
-  for (int x = 0; x < A; x++) {
-    if (A == 6) wino_bt4(T + x * 6 * NR, NR, V + (int64_t)x * 6 * vs, vs);
-    else wino_bt2(T + x * 4 * NR, NR, V + (int64_t)x * 4 * vs, vs);
+  for (int u = 0; u < nu; u++) {
+    const float *d = D + u * WU;
+    float *t = T + u * WU, *v = V + u * WU;
+    for (int j = 0; j < A; j++) {
+      if (A == 6) wino_bt4(d + j * dw, 6 * dw, t + j * dw, 6 * dw);
+      else wino_bt2(d + j * dw, 4 * dw, t + j * dw, 4 * dw);
+    }
+    for (int x = 0; x < A; x++) {
+      if (A == 6) wino_bt4(t + x * 6 * dw, dw, v + (int64_t)x * 6 * vs, vs);
+      else wino_bt2(t + x * 4 * dw, dw, v + (int64_t)x * 4 * vs, vs);
+    }
   }
 }
 
-/* Y[i·m+j] = (Aᵀ M A)[i][j] for one output channel: row e of M at
-   Mv + e·ms; Y is m² rows of NR. */
-static inline __attribute__((always_inline)) void wino_out(const int A, const float *Mv, int64_t ms, float *Y) {
+/* Y[i·m+j] = (Aᵀ M A)[i][j] for one output channel, the first nu·WU
+   tiles: row e of M at Mv + e·ms; Y is m² rows of NR. */
+static inline __attribute__((always_inline)) void wino_out(const int A, const float *Mv, int64_t ms, int nu, float *Y) {
   float T[24 * NR] __attribute__((aligned(64)));
-  for (int v = 0; v < A; v++) {
-    if (A == 6) wino_at4(Mv + v * ms, 6 * ms, T + v * NR, 6 * NR);
-    else wino_at2(Mv + v * ms, 4 * ms, T + v * NR, 4 * NR);
-  }
-  for (int i = 0; i < A - 2; i++) {
-    if (A == 6) wino_at4(T + i * 6 * NR, NR, Y + i * 4 * NR, NR);
-    else wino_at2(T + i * 4 * NR, NR, Y + i * 2 * NR, NR);
+  for (int u = 0; u < nu; u++) {
+    const float *mv = Mv + u * WU;
+    float *t = T + u * WU, *y = Y + u * WU;
+    for (int v = 0; v < A; v++) {
+      if (A == 6) wino_at4(mv + v * ms, 6 * ms, t + v * NR, 6 * NR);
+      else wino_at2(mv + v * ms, 4 * ms, t + v * NR, 4 * NR);
+    }
+    for (int i = 0; i < A - 2; i++) {
+      if (A == 6) wino_at4(t + i * 6 * NR, NR, y + i * 4 * NR, NR);
+      else wino_at2(t + i * 4 * NR, NR, y + i * 2 * NR, NR);
+    }
   }
 }
 
@@ -878,15 +905,15 @@ static inline __attribute__((always_inline)) void wino_store(const wino_job *j, 
   const float *ADD = p[5] ? p[5] + b0 * g[gCB0] : NULL;
   const int relu = (int)g[gRelu];
   float Y[16 * NR] __attribute__((aligned(64)));
+  const int nu = wino_units(nr);
   for (int64_t mm = ir; mm < ir + mr; mm++) {
-    wino_out(A, Mb + (mm - ir) * NR, MR * NR, Y);
-    if (BM) {
-      float b = BM[mm];
-      for (int q = 0; q < m * m; q++) WV(Y + q * NR) += b;
-    }
-    if (relu && !ADD) {
-      for (int q = 0; q < m * m * NR; q++) Y[q] = Y[q] < 0.0f ? 0.0f : Y[q];
-    }
+    wino_out(A, Mb + (mm - ir) * NR, MR * NR, nu, Y);
+    if (BM)
+      for (int q = 0; q < m * m; q++)
+        for (int u = 0; u < nu; u++) WV(Y + q * NR + u * WU) += BM[mm];
+    if (relu && !ADD)
+      for (int q = 0; q < m * m; q++)
+        for (int t = 0; t < nu * WU; t++) Y[q * NR + t] = Y[q * NR + t] < 0.0f ? 0.0f : Y[q * NR + t];
     float *cm = C0 + mm * g[gCRS];
     const float *am = ADD ? ADD + mm * g[gCRS] : NULL;
 #if defined(__AVX512F__)
@@ -954,15 +981,15 @@ static inline wino_group wino_grp(const wino_job *j, int64_t gg) {
   return r;
 }
 
-/* wino_input: V of group gg (one KC×NR panel per e and panel, vs =
-   α²·C·NR floats per panel) for input channels [c0, c1); work holds the
+/* wino_input: V of group gg (one C×NR panel per e and panel, vs =
+   α²·WINO_ES(C) floats per panel) for input channels [c0, c1); work holds the
    packed patches and, with several threads, the padded band. */
 static inline __attribute__((always_inline)) void wino_input(const wino_job *j, int64_t gg, int64_t c0, int64_t c1, float *V, float *work, const int A) {
   const int m = A - 2;
   const int64_t *g = j->g, *gw = j->gw;
   const int64_t A2 = A * A, C = g[gCC], Tw = gw[gOW], T = gw[gOH] * Tw;
   const wino_group gr = wino_grp(j, gg);
-  const int64_t vs = A2 * C * NR;
+  const int64_t vs = A2 * WINO_ES(C);
   float *D = work;
   const float *xp;
   int64_t hp, wq, t0;
@@ -979,9 +1006,11 @@ static inline __attribute__((always_inline)) void wino_input(const wino_job *j, 
   }
   for (int64_t q = 0; q < gr.np; q++) {
     int64_t nq0 = gr.n0 + q * NR, nr = imin(NR, T - nq0);
+    const int nu = wino_units(nr);
+    const int64_t dw = nu * WU;
     for (int64_t c = c0; c < c1; c++) {
-      pack_conv_p(gw, xp, hp, wq, c * A2, A2, nq0 - t0, nr, D, NR);
-      wino_in(A, D, V + q * vs + c * NR, C * NR);
+      pack_conv_p(gw, xp, hp, wq, c * A2, A2, nq0 - t0, nr, D, dw);
+      wino_in(A, D, dw, nu, V + q * vs + c * NR, WINO_ES(C));
     }
   }
 }
@@ -991,14 +1020,13 @@ static inline __attribute__((always_inline)) void wino_input(const wino_job *j, 
    The transformed filters U_e of MR channels serve every panel of the
    group while they are in cache: with few, wide layers (28×28 and 14×14
    in ResNet-18) U is 4 to 8 times V and was read once per panel. */
-static inline __attribute__((always_inline)) void wino_products(const wino_job *j, int64_t gg, int64_t m0, int64_t m1, const float *V, float *Mb, int zero, const int A) {
+static inline __attribute__((always_inline)) void wino_products(const wino_job *j, int64_t gg, int64_t m0, int64_t m1, const float *V, float *Mb, const int A) {
   const int64_t A2 = A * A, C = j->g[gCC], T = j->gw[gOH] * j->gw[gOW];
   const wino_group gr = wino_grp(j, gg);
-  const int64_t vs = A2 * C * NR;
-  /* a last panel of at most NR/2 tiles runs the half-width kernel: the
-     other half of Mb is zeroed (when zero: once per thread and layer;
-     the output transform reads it) */
-  if (zero && NRH > 0 && T - (gr.n0 + (gr.np - 1) * NR) <= NRH) memset(Mb, 0, sizeof(float) * A2 * MR * NR);
+  const int64_t vs = A2 * WINO_ES(C);
+  /* a panel of at most NRH tiles runs the half-width kernels, which
+     write the first NRH columns of Mb: the output transform reads no
+     more (wino_units) */
   const float *U = j->p[0];
   for (int64_t ir = m0; ir < m1; ir += MR) {
     int64_t mr = imin(MR, m1 - ir);
@@ -1006,7 +1034,7 @@ static inline __attribute__((always_inline)) void wino_products(const wino_job *
       int64_t nq0 = gr.n0 + q * NR, nr = imin(NR, T - nq0);
       const wdc_ukr_fn *ukr = nr <= NRH ? ukrh_rows : ukr_rows;
       for (int64_t e = 0; e < A2; e++)
-        ukr[mr](C, U + (ir * A2 + e * MR) * C, V + q * vs + e * C * NR, Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
+        ukr[mr](C, U + (ir * A2 + e * MR) * C, V + q * vs + e * WINO_ES(C), Mb + e * MR * NR, NR, 0, NULL, NULL, 0);
       wino_store(j, gr.b0, Mb, ir, mr, nq0, nr, A);
     }
   }
@@ -1015,10 +1043,10 @@ static inline __attribute__((always_inline)) void wino_products(const wino_job *
 /* Scratch of one item: V (pp panels), Mb, then wino_input's work. */
 static void wino_run(const wino_job *j, int64_t gg, int64_t m0, int64_t m1) {
   const int A = (int)j->g[gWino] + 2;
-  const int64_t vs = (int64_t)A * A * j->g[gCC] * NR;
+  const int64_t vs = (int64_t)A * A * WINO_ES(j->g[gCC]);
   float *V = scratchbuf[wdc_tid], *Mb = V + j->pp * vs, *work = Mb + (int64_t)A * A * MR * NR;
-  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6); wino_products(j, gg, m0, m1, V, Mb, 1, 6); }
-  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 1, 4); }
+  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6); wino_products(j, gg, m0, m1, V, Mb, 6); }
+  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 4); }
 }
 
 /* Task k < wtasks runs the k-th share of the whole groups: consecutive
@@ -1065,7 +1093,7 @@ static int64_t wino_next(wino_job *j, int64_t k, int64_t *o) {
 static void wino_in_task(void *ctx, int64_t lo, int64_t hi) {
   wino_job *j = ctx;
   const int A = (int)j->g[gWino] + 2;
-  const int64_t C = j->g[gCC], vs = (int64_t)A * A * C * NR, cunits = (C + WINO_CCH - 1) / WINO_CCH;
+  const int64_t C = j->g[gCC], vs = (int64_t)A * A * WINO_ES(C), cunits = (C + WINO_CCH - 1) / WINO_CCH;
   for (int64_t k = lo; k < hi; k++) {
     int64_t u, o = 0;
     while ((u = wino_next(j, k, &o)) >= 0) {
@@ -1079,16 +1107,14 @@ static void wino_in_task(void *ctx, int64_t lo, int64_t hi) {
 static void wino_prod_task(void *ctx, int64_t lo, int64_t hi) {
   wino_job *j = ctx;
   const int A = (int)j->g[gWino] + 2;
-  const int64_t M = j->g[gM], vs = (int64_t)A * A * j->g[gCC] * NR, bunits = (M + MR - 1) / MR;
+  const int64_t M = j->g[gM], vs = (int64_t)A * A * WINO_ES(j->g[gCC]), bunits = (M + MR - 1) / MR;
   for (int64_t k = lo; k < hi; k++) {
     int64_t u, o = 0;
-    int zero = 1;
     while ((u = wino_next(j, k, &o)) >= 0) {
       int64_t gg = u / bunits, m0 = u % bunits * MR;
       const float *V = vbuf + gg * j->pp * vs;
-      if (A == 6) wino_products(j, gg, m0, imin(M, m0 + MR), V, scratchbuf[wdc_tid], zero, 6);
-      else wino_products(j, gg, m0, imin(M, m0 + MR), V, scratchbuf[wdc_tid], zero, 4);
-      zero = 0;
+      if (A == 6) wino_products(j, gg, m0, imin(M, m0 + MR), V, scratchbuf[wdc_tid], 6);
+      else wino_products(j, gg, m0, imin(M, m0 + MR), V, scratchbuf[wdc_tid], 4);
     }
   }
 }
@@ -1105,12 +1131,13 @@ static void wdc_winograd(const int64_t *g, float **p) {
   job.panels = (Th * Tw + NR - 1) / NR;
   /* panels per item: when the transformed filters (α²·M·C) outweigh
      four panels of V (α²·C·NR each) and the image has at most four
-     panels, an image's panels are shared out among the threads, each
-     reading U once for its share (all of them on one thread). All of an
-     image's panels in one group would have the threads share its V in
-     two passes (see wino_in_task): with 128 channels on 28×28, 21%
-     slower than a panel each. */
-  job.pp = job.panels <= 4 && Mp >= 4 * NR ? imax(1, job.panels / T) : 1;
+     panels, all of an image's panels form one group, so that each MR
+     block of U is read once and applied to every panel while it is in
+     cache; with fewer images than threads the threads share the group's
+     V in two passes (see wino_in_task). ResNet-18's 28×28 layers (two
+     panels) on 2 threads: 11.6 -> 11.2 ms against a panel per thread,
+     which read all of U twice and split 32 tiles against 17. */
+  job.pp = job.panels <= 4 && Mp >= 4 * NR ? job.panels : 1;
   int64_t items = g[gB0] * ((job.panels + job.pp - 1) / job.pp);
   /* several threads: each pads the rows it reads (a shared copy written
      by one core and read by the other cost more than the halo rows
@@ -1120,7 +1147,7 @@ static void wdc_winograd(const int64_t *g, float **p) {
   pad_job pj = { job.gw, p[1], Hp, Wp, Wq, C * Hp * m * Wq };
   job.pad = pj;
   const int64_t hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A); /* the most rows a band takes */
-  ensure_scratch(T, A * A * (job.pp * C + MR + 1) * NR + (job.band ? C * hb * m * Wq : 0) + 64);
+  ensure_scratch(T, A * A * (job.pp * WINO_ES(C) + (MR + 1) * NR) + (job.band ? C * hb * m * Wq : 0) + 64);
   if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
   /* a share of the whole groups per thread; the groups left over (all of
      them when there are fewer than threads: two passes, below; the last
@@ -1130,7 +1157,7 @@ static void wdc_winograd(const int64_t *g, float **p) {
   int64_t split = T > 1 && (M + MR - 1) / MR > 1 ? (items < T ? items : items % T) : 0;
   job.whole = items - split;
   if (split && !job.whole) {
-    const int64_t vneed = items * job.pp * A * A * C * NR;
+    const int64_t vneed = items * job.pp * A * A * WINO_ES(C);
     if (vneed > vcap) {
       free(vbuf);
       vcap = 0;
