@@ -227,8 +227,10 @@ HIDDEN void wdc_parallel_for(wdc_body fn, void *ctx, int64_t n) {
 %[5]s
 /* ---- per-kernel profile (WDC_PROFILE=1 in the environment) ----
    wdc_run calls wdc_prof(k) after kernel k (and wdc_prof(-1) before the
-   first); with profiling on, each kernel's wall time and the calling
-   thread's CPU time are summed, and wdc_shutdown prints them to stderr,
+   first); with profiling on, each kernel's wall time is summed (the
+   monotonic clock, read without a system call: a thread-CPU clock is a
+   system call, which on this kind of VM flushes the TLB and slowed the
+   kernels being timed), and wdc_shutdown prints the sums to stderr,
    largest first. Off, wdc_prof is one load and a branch. */
 #include <stdio.h>
 #include <time.h>
@@ -236,42 +238,38 @@ HIDDEN void wdc_parallel_for(wdc_body fn, void *ctx, int64_t n) {
 static const char *const wdc_kernel_names[WDC_NKERNELS + 1] = { %[7]s };
 static int prof_on;
 static long prof_runs;
-static double prof_wall[WDC_NKERNELS + 1], prof_cpu[WDC_NKERNELS + 1];
-static struct timespec prof_w0, prof_c0;
+static double prof_wall[WDC_NKERNELS + 1];
+static struct timespec prof_w0;
 static double ts_diff(struct timespec a, struct timespec b) {
   return (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
 }
 HIDDEN void wdc_prof(int32_t k) {
   if (!prof_on) return;
-  struct timespec w, c;
+  struct timespec w;
   clock_gettime(CLOCK_MONOTONIC, &w);
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
   if (k < 0) prof_runs++;
-  else if (k < WDC_NKERNELS) {
-    prof_wall[k] += ts_diff(prof_w0, w);
-    prof_cpu[k] += ts_diff(prof_c0, c);
-  }
-  prof_w0 = w; prof_c0 = c;
+  else if (k < WDC_NKERNELS) prof_wall[k] += ts_diff(prof_w0, w);
+  prof_w0 = w;
 }
 static void prof_report(void) {
   if (!prof_on || prof_runs == 0) return;
   int order[WDC_NKERNELS + 1];
-  double tw = 0, tc = 0;
-  for (int i = 0; i < WDC_NKERNELS; i++) { order[i] = i; tw += prof_wall[i]; tc += prof_cpu[i]; }
+  double tw = 0;
+  for (int i = 0; i < WDC_NKERNELS; i++) { order[i] = i; tw += prof_wall[i]; }
   for (int i = 1; i < WDC_NKERNELS; i++)
     for (int j = i; j > 0 && prof_wall[order[j]] > prof_wall[order[j - 1]]; j--) {
       int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
     }
-  fprintf(stderr, "wdc profile: model %%s, %%ld runs, %%d threads; per run: wall %%.1f us, calling thread CPU %%.1f us\n",
-          %[8]s, prof_runs, nthreads, tw / prof_runs / 1e3, tc / prof_runs / 1e3);
-  fprintf(stderr, "%%10s %%7s %%10s  %%s\n", "wall us", "wall %%", "cpu us", "kernel");
+  fprintf(stderr, "wdc profile: model %%s, %%ld runs, %%d threads; per run: wall %%.1f us\n",
+          %[8]s, prof_runs, nthreads, tw / prof_runs / 1e3);
+  fprintf(stderr, "%%10s %%7s  %%s\n", "wall us", "wall %%", "kernel");
   for (int i = 0; i < WDC_NKERNELS; i++) {
     int k = order[i];
-    fprintf(stderr, "%%10.1f %%6.1f%%%% %%10.1f  %%s\n", prof_wall[k] / prof_runs / 1e3,
-            tw > 0 ? 100 * prof_wall[k] / tw : 0.0, prof_cpu[k] / prof_runs / 1e3, wdc_kernel_names[k]);
+    fprintf(stderr, "%%10.1f %%6.1f%%%%  %%s\n", prof_wall[k] / prof_runs / 1e3,
+            tw > 0 ? 100 * prof_wall[k] / tw : 0.0, wdc_kernel_names[k]);
   }
   prof_runs = 0;
-  for (int i = 0; i < WDC_NKERNELS; i++) prof_wall[i] = prof_cpu[i] = 0;
+  for (int i = 0; i < WDC_NKERNELS; i++) prof_wall[i] = 0;
 }
 
 /* wdc_shutdown joins the worker threads; wdc_init or wdc_set_threads

@@ -110,6 +110,11 @@ func OpCases() []OpCase {
 			Attrs: ir.Attrs{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1)}},
 		{Name: "avg_pool_pad_incl_ceil", Op: "avg_pool", Shapes: []ir.Shape{s(1, 2, 6, 6)},
 			Attrs: ir.Attrs{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1), "count_include_pad": ir.IntAttr(1), "ceil_mode": ir.IntAttr(1)}},
+		// rows long enough that the interior loop (no bounds tests) is vectorized
+		{Name: "max_pool_wide", Op: "max_pool", Shapes: []ir.Shape{s(1, 3, 23, 41)},
+			Attrs: ir.Attrs{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "pads": ints(1, 1, 1, 1)}},
+		{Name: "avg_pool_wide_incl", Op: "avg_pool", Shapes: []ir.Shape{s(2, 2, 20, 37)},
+			Attrs: ir.Attrs{"kernel_shape": ints(3, 2), "strides": ints(1, 2), "pads": ints(1, 0, 2, 1), "count_include_pad": ir.IntAttr(1)}},
 		{Name: "avg_pool1d", Op: "avg_pool", Shapes: []ir.Shape{s(2, 3, 10)}, Attrs: ir.Attrs{"kernel_shape": ints(3)}},
 		{Name: "global_avg_pool", Op: "global_avg_pool", Shapes: []ir.Shape{s(2, 5, 4, 3)}},
 		{Name: "batch_norm", Op: "batch_norm", Shapes: []ir.Shape{s(2, 3, 4, 4), s(3), s(3), s(3), s(3)}, Positive: []bool{false, false, false, false, true}},

@@ -757,48 +757,128 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	win := ir.PoolWindow(n, sp)
 	isMax := n.Op == "max_pool"
 	includePad := !isMax && n.Int("count_include_pad") != 0
-	ov := l.vars("o", sp)
-	kv := l.vars("k", sp)
+	isInt := isMax && IsIntKind(x.Kind())
 	nv, cv := l.fresh("n"), l.fresh("c")
-	oidx := append([]Expr{V(nv), V(cv)}, Vars(ov)...)
-	acc, cnt := l.fresh("acc"), l.fresh("cnt")
-	xi := []Expr{V(nv), V(cv)}
-	var in1, inPad Expr
-	for d := 0; d < sp; d++ {
-		i := AddE(SubE(MulE(V(ov[d]), I(int64(win.Strides[d]))), I(int64(win.PadBegin[d]))), MulE(V(kv[d]), I(int64(win.Dilations[d]))))
-		xi = append(xi, i)
-		in1 = AndE(in1, AndE(Cmp(GE, i, I(0)), Cmp(LT, i, I(int64(x.Shape[2+d])))))
-		inPad = AndE(inPad, AndE(Cmp(GE, i, I(int64(-win.PadBegin[d]))), Cmp(LT, i, I(int64(x.Shape[2+d]+win.PadEnd[d])))))
+	// input index of output ov and kernel offset k along dimension d
+	inIdx := func(d int, o, k Expr) Expr {
+		return AddE(SubE(MulE(o, I(int64(win.Strides[d]))), I(int64(win.PadBegin[d]))), MulE(k, I(int64(win.Dilations[d]))))
 	}
-	var upd []Stmt
-	var body []Stmt
-	if isMax && IsIntKind(x.Kind()) {
-		lo, _ := KindRange(x.Kind())
-		body = append(body, &Decl{Name: acc, Init: I(lo)})
-		upd = []Stmt{&If{Cond: in1, Then: []Stmt{&Assign{Name: acc, Value: &Binary{Op: Max, A: Scalar{Name: acc, IsInt: true}, B: Ld(x, xi...)}}}}}
-	} else if isMax {
-		body = append(body, &Decl{Name: acc, Init: F(float32(math.Inf(-1)))})
-		upd = []Stmt{&If{Cond: in1, Then: []Stmt{&Assign{Name: acc, Value: &Binary{Op: Max, A: S(acc), B: Ld(x, xi...)}}}}}
-	} else {
-		body = append(body, &Decl{Name: acc, Init: F(0)}, &Decl{Name: cnt, Init: F(0)})
-		inc := &Assign{Name: cnt, Value: &Binary{Op: Add, A: S(cnt), B: F(1)}}
-		th := []Stmt{&Assign{Name: acc, Value: &Binary{Op: Add, A: S(acc), B: Ld(x, xi...)}}}
-		if includePad {
+	combine := func(a, b Expr) Expr {
+		if !isMax {
+			return &Binary{Op: Add, A: a, B: b}
+		}
+		return &Binary{Op: Max, A: a, B: b}
+	}
+	accRef := func(acc string) Expr {
+		if isInt {
+			return Scalar{Name: acc, IsInt: true}
+		}
+		return S(acc)
+	}
+	// general: every tap tested against the bounds (and, for averages,
+	// counted), for the output positions near the edges
+	general := func(ov []string) []Stmt {
+		kv := l.vars("k", sp)
+		acc, cnt := l.fresh("acc"), l.fresh("cnt")
+		xi := []Expr{V(nv), V(cv)}
+		var in1, inPad Expr
+		for d := 0; d < sp; d++ {
+			i := inIdx(d, V(ov[d]), V(kv[d]))
+			xi = append(xi, i)
+			in1 = AndE(in1, AndE(Cmp(GE, i, I(0)), Cmp(LT, i, I(int64(x.Shape[2+d])))))
+			inPad = AndE(inPad, AndE(Cmp(GE, i, I(int64(-win.PadBegin[d]))), Cmp(LT, i, I(int64(x.Shape[2+d]+win.PadEnd[d])))))
+		}
+		var body, upd []Stmt
+		switch {
+		case isInt:
+			lo, _ := KindRange(x.Kind())
+			body = append(body, &Decl{Name: acc, Init: I(lo)})
+		case isMax:
+			body = append(body, &Decl{Name: acc, Init: F(float32(math.Inf(-1)))})
+		default:
+			body = append(body, &Decl{Name: acc, Init: F(0)}, &Decl{Name: cnt, Init: F(0)})
+		}
+		th := []Stmt{&Assign{Name: acc, Value: combine(accRef(acc), Ld(x, xi...))}}
+		switch {
+		case isMax:
+			upd = []Stmt{&If{Cond: in1, Then: th}}
+		case includePad:
+			inc := &Assign{Name: cnt, Value: &Binary{Op: Add, A: S(cnt), B: F(1)}}
 			upd = []Stmt{&If{Cond: in1, Then: th}, &If{Cond: inPad, Then: []Stmt{inc}}}
-		} else {
+		default:
+			inc := &Assign{Name: cnt, Value: &Binary{Op: Add, A: S(cnt), B: F(1)}}
 			upd = []Stmt{&If{Cond: in1, Then: append(th, inc)}}
 		}
+		body = append(body, Nest(kv, win.Kernel, upd...)...)
+		v := accRef(acc)
+		if !isMax {
+			v = &Binary{Op: Div, A: S(acc), B: S(cnt)}
+		}
+		oidx := append([]Expr{V(nv), V(cv)}, Vars(ov)...)
+		return append(body, St(out, l.final(v, oidx), oidx...))
 	}
-	body = append(body, Nest(kv, win.Kernel, upd...)...)
-	var v Expr = S(acc)
-	if isMax && IsIntKind(x.Kind()) {
-		v = Scalar{Name: acc, IsInt: true}
+	oidx := func(ov []string) []Expr { return append([]Expr{V(nv), V(cv)}, Vars(ov)...) }
+	ov := l.vars("o", sp)
+	taps := 1
+	for _, k := range win.Kernel {
+		taps *= k
 	}
-	if !isMax {
-		v = &Binary{Op: Div, A: S(acc), B: S(cnt)}
+	// interior[d]: the outputs whose taps along d all fall inside the input
+	var lo, hi []int
+	for d := 0; d < sp; d++ {
+		s, p, k, dl := win.Strides[d], win.PadBegin[d], win.Kernel[d], win.Dilations[d]
+		a := (p + s - 1) / s
+		b := min(out.Shape[2+d], (x.Shape[2+d]-1+p-(k-1)*dl)/s+1)
+		if x.Shape[2+d]-1+p-(k-1)*dl < 0 {
+			b = 0
+		}
+		lo, hi = append(lo, min(a, b)), append(hi, max(min(a, b), b))
 	}
-	body = append(body, St(out, l.final(v, oidx), oidx...))
-	l.f.Body = Nest(append([]string{nv, cv}, ov...), out.Shape, body...)
+	if sp != 2 || taps > 25 || hi[0] <= lo[0] || hi[1] <= lo[1] {
+		l.f.Body = Nest(append([]string{nv, cv}, ov...), out.Shape, general(ov)...)
+		return nil
+	}
+	// 2-D windows: the interior (most of the image) has no bounds tests and
+	// its taps as one expression, so that the loop along a row is innermost
+	// and vectorizes; the edge rows and columns take the general body
+	interior := func(ov []string) []Stmt {
+		var v Expr
+		for k0 := 0; k0 < win.Kernel[0]; k0++ {
+			for k1 := 0; k1 < win.Kernel[1]; k1++ {
+				t := Ld(x, V(nv), V(cv), inIdx(0, V(ov[0]), I(int64(k0))), inIdx(1, V(ov[1]), I(int64(k1))))
+				if v == nil {
+					v = t
+				} else {
+					v = combine(v, t)
+				}
+			}
+		}
+		if !isMax {
+			v = &Binary{Op: Div, A: v, B: F(float32(taps))}
+		}
+		return []Stmt{St(out, l.final(v, oidx(ov)), oidx(ov)...)}
+	}
+	span := func(v string, a, b int, body ...Stmt) []Stmt {
+		if a >= b {
+			return nil
+		}
+		return []Stmt{&For{Var: v, Lo: I(int64(a)), Hi: I(int64(b)), Step: 1, Body: body}}
+	}
+	edgeRows := func(a, b int) []Stmt {
+		r := l.vars("o", 2)
+		return span(r[0], a, b, Loop(r[1], out.Shape[3], general(r)...))
+	}
+	var rows []Stmt
+	{
+		c0, c2 := l.vars("o", 2), l.vars("o", 2)
+		var row []Stmt
+		row = append(row, span(c0[1], 0, lo[1], general([]string{ov[0], c0[1]})...)...)
+		row = append(row, span(ov[1], lo[1], hi[1], interior(ov)...)...)
+		row = append(row, span(c2[1], hi[1], out.Shape[3], general([]string{ov[0], c2[1]})...)...)
+		rows = span(ov[0], lo[0], hi[0], row...)
+	}
+	body := append(append(edgeRows(0, lo[0]), rows...), edgeRows(hi[0], out.Shape[2])...)
+	l.f.Body = Nest([]string{nv, cv}, out.Shape[:2], body...)
 	return nil
 }
 
