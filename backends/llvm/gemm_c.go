@@ -769,14 +769,15 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
    time, A operand) run on the microkernel into Mb[e][m][t]; Aᵀ M A then
    gives the m×m outputs of each tile, again on whole rows of NR tiles,
    plus bias, residual and ReLU, stored where inside the output. */
-/* V[e] (one KC×NR panel of B per e) starts WINO_ES(C) floats after
+/* V[e] (one C×NR panel of B per e) starts WINO_ES(C) floats after
    V[e-1]: C·NR is a power of two for the usual channel counts, and α²
    panels that far apart fall on the same cache sets (the transform
    writes all α² of them for each channel; the products read them in
    turn), so that where the pages happened to land decided how much of V
    stayed in L2 (ResNet-18 on 2 threads moved between 9 and 14 ms from
    one process to the next). Three lines more keep them apart: 12.9 ->
-   11.6 ms (median of 10 processes, onnxruntime 11.1 ms beside it). */
+   11.6 ms (median of 10 processes, onnxruntime 11.1 ms beside it); 16,
+   32 and 80 floats measured slower on one or two threads. */
 #define WINO_ES(C) ((C) * NR + 48)
 
 /* The transforms work on WU tiles at a time (one vector value, GCC/clang
