@@ -345,6 +345,9 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 				if gm.Conv != nil && gm.Conv.Winograd > 0 {
 					packed[av] = packWinograd(gm, av.Const.F, p.ukr.MR)
 					k.pack.A = 3
+				} else if directConv(gm, p.ukr) {
+					packed[av] = packA(gm, av.Const.F, p.ukr.NR())
+					k.pack.A = 4
 				} else if swapConv(gm, p.ukr) {
 					packed[av] = packA(gm, av.Const.F, p.ukr.NR())
 					k.pack.A = 2

@@ -22,6 +22,17 @@ func gemmDefines(u Microkernel) string {
 	}
 	b.WriteString("#define NRH (NR / 2)\n")
 	ukrTable(&b, u, "wdc_ukrh", "ukrh_rows")
+	// the direct half-width kernels (A in place through offsets)
+	const dparams = "(int64_t, const float *, const int64_t *, const float *, float *, int64_t, int64_t);\n"
+	b.WriteString("typedef void (*wdc_ukd_fn)" + dparams)
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(&b, "void wdc_ukdh_%d%s", r, dparams)
+	}
+	b.WriteString("void wdc_ukdh" + dparams + "static const wdc_ukd_fn ukdh_rows[MR + 1] = {0")
+	for r := 1; r < u.MR; r++ {
+		fmt.Fprintf(&b, ", wdc_ukdh_%d", r)
+	}
+	b.WriteString(", wdc_ukdh};\n")
 	return b.String()
 }
 
@@ -503,6 +514,51 @@ static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, flo
   }
 }
 
+#if NRH > 0
+/* Direct conv product (gAPacked == 4, see directConv in gemm.go: at most
+   NRH output channels, K <= KC, the weights as NR-column panels of A^T):
+   for output rows [r0, r1) of all batch items (row = item*OH + oh), runs
+   of up to MR output pixels of one row are the microkernel's rows, read
+   in place from the padded, column-phased input (xp + koff[k] + pixel:
+   consecutive outputs of a row are consecutive floats there, whatever
+   the stride), the channels its first NRH columns; each tile is then
+   transposed into C with bias, residual and ReLU. */
+static void gemm_direct(const int64_t *g, float **p, int64_t r0, int64_t r1) {
+  const int64_t K = g[gK], M = g[gM], OH = g[gOH], OW = g[gOW], ldc = g[gCRS];
+  const int64_t KH = g[gKH], KW = g[gKW], SW = g[gSW], DH = g[gDH], DW = g[gDW], Wq = cpad.Wq, Hp = cpad.Hp;
+  const int64_t rowstep = g[gSH] * SW * Wq;
+  int64_t koff[KC];
+  for (int64_t k = 0, c = 0, kh = 0, kw = 0; k < K; k++) {
+    koff[k] = ((c * Hp + kh * DH) * SW + (kw * DW) % SW) * Wq + (kw * DW) / SW;
+    if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
+  }
+  float ct[MR * NR] __attribute__((aligned(64)));
+  const int relu = (int)g[gRelu];
+  for (int64_t row = r0; row < r1; row++) {
+    const int64_t item = row / OH, oh = row % OH, b0 = item / g[gB1], b1 = item % g[gB1];
+    const float *AP = p[0] + b1 * g[gAPB1], *XP = cpad.xp + item * cpad.plane + oh * rowstep;
+    const int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
+    float *C = p[2] + coff + oh * OW;
+    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    const float *ADD = p[5] ? p[5] + coff + oh * OW : NULL;
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
+      const int64_t r = imin(MR, OW - ow0);
+      ukdh_rows[r](K, XP + ow0, koff, AP, ct, NR, 0);
+      for (int64_t m = 0; m < M; m++) {
+        float *d = C + m * ldc + ow0;
+        const float *a = ADD ? ADD + m * ldc + ow0 : NULL;
+        const float b = BM ? BM[m] : 0.0f;
+        for (int64_t i = 0; i < r; i++) {
+          float v = ct[i * NR + m] + b;
+          if (a) v += a[i];
+          d[i] = relu && v < 0.0f ? 0.0f : v;
+        }
+      }
+    }
+  }
+}
+#endif
+
 /* One thread's part: rows [m0, m1) and columns [n0, n1) of every batch
    item. */
 static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
@@ -591,7 +647,7 @@ static void gemm_ref(const int64_t *g, float **p) {
           for (int64_t j = 0; j < nr; j++) {
             float s = 0;
             for (int64_t k = 0; k < kc; k++)
-              s += (g[gAPacked] == 2 ? p[0][b1 * g[gAPB1] + (m / NR) * NR * K + (pc + k) * NR + m % NR]
+              s += (g[gAPacked] == 2 || g[gAPacked] == 4 ? p[0][b1 * g[gAPB1] + (m / NR) * NR * K + (pc + k) * NR + m % NR]
                     : g[gAPacked] ? p[0][b1 * g[gAPB1] + (m / MR) * MR * K + (pc + k) * MR + m % MR]
                                   : A[m * g[gARS] + (pc + k) * g[gACS]]) * col[k * NR + j];
             C[m * g[gCRS] + n + j] += s;
@@ -720,6 +776,13 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
 }
 
 typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
+
+#if NRH > 0
+static void direct_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  gemm_direct(j->g, j->p, lo, hi);
+}
+#endif
 
 static void gemv_task(void *ctx, int64_t lo, int64_t hi) {
   gemm_job *j = ctx;
@@ -1209,6 +1272,15 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   if (!packbuf[0]) { gemm_ref(g, p); return; }
   cpad.xp = NULL;
   if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
+#if NRH > 0
+  if (g[gAPacked] == 4) { /* direct conv product: threads split the output rows */
+    if (!cpad.xp) { gemm_ref(g, p); return; }
+    const int64_t rows = g[gB0] * g[gB1] * g[gOH];
+    if (T <= 1 || rows < 2) gemm_direct(g, p, 0, rows);
+    else wdc_parallel_for(direct_task, &job, rows);
+    return;
+  }
+#endif
   if (g[gAPacked] == 2) { /* swapped conv product: threads split the output channels */
     if (!cpad.xp) { gemm_ref(g, p); return; }
     int64_t mt = (M + NR - 1) / NR;

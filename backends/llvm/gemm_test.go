@@ -236,6 +236,64 @@ func TestGemmSwappedConv(t *testing.T) {
 	}
 }
 
+// TestGemmDirectConv: convs with as many output channels per group as
+// the half-width microkernel has columns run "direct" (output pixels of
+// one row read in place from the padded input, no im2col copy): LeNet-5's
+// second conv, stride 2 with padding, a residual and ReLU on batch 2,
+// groups with rows longer than MR (several runs per row) on 1-3 threads.
+func TestGemmDirectConv(t *testing.T) {
+	needClang(t)
+	direct := regexp.MustCompile(`i64 4, i64 \d+, i64 0, i64 0\]`)
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
+		m := u.NR() / 2
+		cases := []struct {
+			name               string
+			x, w               ir.Shape
+			group, stride, pad int64
+			residual           bool
+		}{
+			{"lenet_conv2", ir.Shape{1, 6, 14, 14}, ir.Shape{m, 6, 5, 5}, 1, 1, 0, false},
+			{"strided_residual", ir.Shape{2, 3, 17, 19}, ir.Shape{m, 3, 3, 3}, 1, 2, 1, true},
+			{"groups_long_rows", ir.Shape{2, 8, 24, 37}, ir.Shape{2 * m, 4, 3, 3}, 2, 1, 1, false},
+		}
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
+				g := ir.NewGraph(c.name)
+				x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: c.x}, ir.Pos{})
+				cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 23) }
+				y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", c.w), cst("b", ir.Shape{c.w[0]})},
+					ir.Attrs{"group": ir.IntAttr(c.group), "pads": ir.IntsAttr(c.pad, c.pad, c.pad, c.pad), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.residual {
+					e, _ := g.AddInput("e", y.Type, ir.Pos{})
+					if y, err = g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				z, err := g.AddNode("relu", "z", []*ir.Value{y}, nil, ir.Pos{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				g.Outputs = []*ir.Value{z}
+				prog, err := llvm.Build(g, llvm.Options{Microkernel: u})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ll, err := prog.LL()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !direct.MatchString(ll) { // the descriptor: gAPacked = 4, the group stride, no packed B, no Winograd
+					t.Fatalf("the conv did not run direct")
+				}
+				compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
+			})
+		}
+	}
+}
+
 // TestGemmPackedB: a constant B (matmul weights, M ≥ 4) is stored as
 // packed NR-column panels: N not a multiple of NR, several KC blocks,
 // a transposed view (dense's [N, K] weights), 1-3 threads.
