@@ -135,14 +135,7 @@ func TestMicrokernelAssembly(t *testing.T) {
 		if u.VW == 16 && llvm.HostKernel() != llvm.AVX512Kernel {
 			continue
 		}
-		p, err := llvm.Build(g, llvm.Options{Microkernel: u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ll, err := p.LL()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ll := buildLL(t, g, llvm.Options{Microkernel: u})
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "m.ll"), []byte(ll), 0o644); err != nil {
 			t.Fatal(err)
@@ -219,14 +212,7 @@ func TestGemmSwappedConv(t *testing.T) {
 	}
 	g.Outputs = []*ir.Value{z}
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
-		prog, err := llvm.Build(g, llvm.Options{Microkernel: u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ll, err := prog.LL()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ll := buildLL(t, g, llvm.Options{Microkernel: u})
 		// The descriptor ends with gAPacked = 2 (swapped), the weights'
 		// stride per group, 64·360, and gBPacked = 0.
 		if !strings.Contains(ll, "i64 2, i64 23040, i64 0, i64 0]") {
@@ -234,6 +220,20 @@ func TestGemmSwappedConv(t *testing.T) {
 		}
 		compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
 	}
+}
+
+// buildLL is g's LLVM IR as Build emits it with opts (no clang).
+func buildLL(t *testing.T, g *ir.Graph, opts llvm.Options) string {
+	t.Helper()
+	p, err := llvm.Build(g, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll, err := p.LL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ll
 }
 
 // TestGemmDirectConv: convs with as many output channels per group as
@@ -277,14 +277,7 @@ func TestGemmDirectConv(t *testing.T) {
 					t.Fatal(err)
 				}
 				g.Outputs = []*ir.Value{z}
-				prog, err := llvm.Build(g, llvm.Options{Microkernel: u})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ll, err := prog.LL()
-				if err != nil {
-					t.Fatal(err)
-				}
+				ll := buildLL(t, g, llvm.Options{Microkernel: u})
 				if !direct.MatchString(ll) { // the descriptor: gAPacked = 4, the group stride, no packed B, no Winograd
 					t.Fatalf("the conv did not run direct")
 				}
@@ -316,14 +309,7 @@ func TestGemmPackedB(t *testing.T) {
 	}
 	g.Outputs = []*ir.Value{y, z}
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
-		prog, err := llvm.Build(g, llvm.Options{Microkernel: u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ll, err := prog.LL()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ll := buildLL(t, g, llvm.Options{Microkernel: u})
 		if n := strings.Count(ll, "i64 1, i64 0]"); n != 2 { // gBPacked = 1 then gWino = 0, the descriptor's last entries
 			t.Errorf("microkernel %+v: %d products with packed B, want 2", u, n)
 		}
