@@ -332,7 +332,7 @@ func packWinograd(g *loop.Gemm, w []float32, mr int) []float32 {
 // per tap, and its packing was a quarter of the model's time.
 func directConv(g *loop.Gemm, u Microkernel) bool {
 	c := g.Conv
-	if c == nil || u.NV%2 != 0 || g.M > u.NR()/2 || g.K > 512 || g.BiasN >= 0 {
+	if c == nil || u.NV%2 != 0 || g.M > u.NR()/2 || g.K > kcBlock || g.BiasN >= 0 {
 		return false
 	}
 	direct := int64(g.N)

@@ -9,10 +9,14 @@ import (
 // MR×NR and the cache blocks (MC×KC of A in L2, KC×NC of B in L3; a
 // KC×NR panel of B, 64 KiB with AVX-512, streams from L2: KC = 512
 // measured faster than 256, fewer passes over C).
+// kcBlock is KC, the depth of a K block (directConv takes only products
+// of one block).
+const kcBlock = 512
+
 func gemmDefines(u Microkernel) string {
 	mc := (144 + u.MR - 1) / u.MR * u.MR
 	var b strings.Builder
-	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC 512\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), mc, 2048/u.NR()*u.NR())
+	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC %d\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), kcBlock, mc, 2048/u.NR()*u.NR())
 	b.WriteString("typedef void (*wdc_ukr_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
 	ukrTable(&b, u, "wdc_ukr", "ukr_rows")
 	// half-width kernels (see emitMicrokernel); NRH 0: none
@@ -1274,7 +1278,7 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
 #if NRH > 0
   if (g[gAPacked] == 4) { /* direct conv product: threads split the output rows */
-    if (!cpad.xp) { gemm_ref(g, p); return; }
+    if (!cpad.xp || K > KC) { gemm_ref(g, p); return; }
     const int64_t rows = g[gB0] * g[gB1] * g[gOH];
     if (T <= 1 || rows < 2) gemm_direct(g, p, 0, rows);
     else wdc_parallel_for(direct_task, &job, rows);
