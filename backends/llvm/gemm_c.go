@@ -9,46 +9,44 @@ import (
 // MR×NR and the cache blocks (MC×KC of A in L2, KC×NC of B in L3; a
 // KC×NR panel of B, 64 KiB with AVX-512, streams from L2: KC = 512
 // measured faster than 256, fewer passes over C).
-// kcBlock is KC, the depth of a K block (directConv takes only products
-// of one block).
-const kcBlock = 512
-
 func gemmDefines(u Microkernel) string {
 	mc := (144 + u.MR - 1) / u.MR * u.MR
 	var b strings.Builder
 	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC %d\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), kcBlock, mc, 2048/u.NR()*u.NR())
-	b.WriteString("typedef void (*wdc_ukr_fn)(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n")
-	ukrTable(&b, u, "wdc_ukr", "ukr_rows")
+	b.WriteString("typedef void (*wdc_ukr_fn)" + ukrParams)
+	ukrTable(&b, u, "wdc_ukr_fn", ukrParams, "wdc_ukr", "ukr_rows")
 	// half-width kernels (see emitMicrokernel); NRH 0: none
 	if u.NV%2 != 0 {
 		b.WriteString("#define NRH 0\nstatic const wdc_ukr_fn *const ukrh_rows = ukr_rows;\n")
 		return b.String()
 	}
 	b.WriteString("#define NRH (NR / 2)\n")
-	ukrTable(&b, u, "wdc_ukrh", "ukrh_rows")
+	ukrTable(&b, u, "wdc_ukr_fn", ukrParams, "wdc_ukrh", "ukrh_rows")
 	// the direct half-width kernels (A in place through offsets)
-	const dparams = "(int64_t, const float *, const int64_t *, const float *, float *, int64_t, int64_t);\n"
-	b.WriteString("typedef void (*wdc_ukd_fn)" + dparams)
-	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, "void wdc_ukdh_%d%s", r, dparams)
-	}
-	b.WriteString("void wdc_ukdh" + dparams + "static const wdc_ukd_fn ukdh_rows[MR + 1] = {0")
-	for r := 1; r < u.MR; r++ {
-		fmt.Fprintf(&b, ", wdc_ukdh_%d", r)
-	}
-	b.WriteString(", wdc_ukdh};\n")
+	b.WriteString("typedef void (*wdc_ukd_fn)" + ukdParams)
+	ukrTable(&b, u, "wdc_ukd_fn", ukdParams, "wdc_ukdh", "ukdh_rows")
 	return b.String()
 }
 
-// ukrTable declares the microkernels name_1 .. name_{MR-1} and name and
-// defines table[r], the one computing r rows.
-func ukrTable(b *strings.Builder, u Microkernel, name, table string) {
-	const params = "(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n"
+// The C parameter lists of the microkernels (see emitMicrokernel).
+const (
+	ukrParams = "(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n"
+	ukdParams = "(int64_t, const float *, const int64_t *, const float *, float *, int64_t, int64_t);\n"
+)
+
+// kcBlock is KC, the depth of a K block (directConv takes only products
+// of one block).
+const kcBlock = 512
+
+// ukrTable declares the microkernels name_1 .. name_{MR-1} and name with
+// the parameters params and defines table[r] (of type fn), the one
+// computing r rows.
+func ukrTable(b *strings.Builder, u Microkernel, fn, params, name, table string) {
 	for r := 1; r < u.MR; r++ {
 		fmt.Fprintf(b, "void %s_%d%s", name, r, params)
 	}
 	fmt.Fprintf(b, "void %s%s", name, params)
-	fmt.Fprintf(b, "static const wdc_ukr_fn %s[MR + 1] = {0", table)
+	fmt.Fprintf(b, "static const %s %s[MR + 1] = {0", fn, table)
 	for r := 1; r < u.MR; r++ {
 		fmt.Fprintf(b, ", %s_%d", name, r)
 	}
@@ -398,20 +396,24 @@ static int pad_input(const int64_t *g, const float *x0) {
   return 1;
 }
 
+/* tap_offsets: off[k] = base(k0 + k) for k < kc (see above), the offset
+   in the padded copy (Hp rows, Wq per phase) of tap k0 + k. */
+static void tap_offsets(const int64_t *g, int64_t Hp, int64_t Wq, int64_t k0, int64_t kc, int64_t *off) {
+  const int64_t KH = g[gKH], KW = g[gKW], SW = g[gSW], DH = g[gDH], DW = g[gDW];
+  int64_t c = k0 / (KH * KW), r = k0 - c * (KH * KW), kh = r / KW, kw = r - kh * KW;
+  for (int64_t k = 0; k < kc; k++) {
+    off[k] = ((c * Hp + kh * DH) * SW + (kw * DW) % SW) * Wq + (kw * DW) / SW;
+    if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
+  }
+}
+
 /* pack_conv_p packs columns [n0, n0+nc) of taps [k0, k0+kc) into panels
    of PWD columns (NR for B panels; MR for the swapped product's pixel
    panels), element (k, j) of a panel at k*PWD + j. */
 static void pack_conv_p(const int64_t *g, const float *xp, int64_t Hp, int64_t Wq, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst, const int PWD) {
-  const int64_t KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW], DH = g[gDH], DW = g[gDW], OW = g[gOW];
-  const int64_t rowstep = SH * SW * Wq;
+  const int64_t OW = g[gOW], rowstep = g[gSH] * g[gSW] * Wq;
   int64_t base[KC];
-  {
-    int64_t c = k0 / (KH * KW), r = k0 - c * (KH * KW), kh = r / KW, kw = r - kh * KW;
-    for (int64_t k = 0; k < kc; k++) {
-      base[k] = ((c * Hp + kh * DH) * SW + (kw * DW) % SW) * Wq + (kw * DW) / SW;
-      if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
-    }
-  }
+  tap_offsets(g, Hp, Wq, k0, kc, base);
   for (int64_t j0 = 0; j0 < nc; j0 += PWD) {
     int64_t nr = imin(PWD, nc - j0);
     /* runs of one output row: lanes [js, js+len) read xp[base + shift + lane] */
@@ -529,13 +531,9 @@ static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, flo
    transposed into C with bias, residual and ReLU. */
 static void gemm_direct(const int64_t *g, float **p, int64_t r0, int64_t r1) {
   const int64_t K = g[gK], M = g[gM], OH = g[gOH], OW = g[gOW], ldc = g[gCRS];
-  const int64_t KH = g[gKH], KW = g[gKW], SW = g[gSW], DH = g[gDH], DW = g[gDW], Wq = cpad.Wq, Hp = cpad.Hp;
-  const int64_t rowstep = g[gSH] * SW * Wq;
+  const int64_t rowstep = g[gSH] * g[gSW] * cpad.Wq;
   int64_t koff[KC];
-  for (int64_t k = 0, c = 0, kh = 0, kw = 0; k < K; k++) {
-    koff[k] = ((c * Hp + kh * DH) * SW + (kw * DW) % SW) * Wq + (kw * DW) / SW;
-    if (++kw == KW) { kw = 0; if (++kh == KH) { kh = 0; c++; } }
-  }
+  tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
   float ct[MR * NR] __attribute__((aligned(64)));
   const int relu = (int)g[gRelu];
   for (int64_t row = r0; row < r1; row++) {
