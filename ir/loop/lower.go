@@ -775,6 +775,7 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 		}
 		return S(acc)
 	}
+	oidx := func(ov []string) []Expr { return append([]Expr{V(nv), V(cv)}, Vars(ov)...) }
 	// general: every tap tested against the bounds (and, for averages,
 	// counted), for the output positions near the edges
 	general := func(ov []string) []Stmt {
@@ -799,14 +800,13 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 			body = append(body, &Decl{Name: acc, Init: F(0)}, &Decl{Name: cnt, Init: F(0)})
 		}
 		th := []Stmt{&Assign{Name: acc, Value: combine(accRef(acc), Ld(x, xi...))}}
+		inc := &Assign{Name: cnt, Value: &Binary{Op: Add, A: S(cnt), B: F(1)}}
 		switch {
 		case isMax:
 			upd = []Stmt{&If{Cond: in1, Then: th}}
 		case includePad:
-			inc := &Assign{Name: cnt, Value: &Binary{Op: Add, A: S(cnt), B: F(1)}}
 			upd = []Stmt{&If{Cond: in1, Then: th}, &If{Cond: inPad, Then: []Stmt{inc}}}
 		default:
-			inc := &Assign{Name: cnt, Value: &Binary{Op: Add, A: S(cnt), B: F(1)}}
 			upd = []Stmt{&If{Cond: in1, Then: append(th, inc)}}
 		}
 		body = append(body, Nest(kv, win.Kernel, upd...)...)
@@ -814,10 +814,8 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 		if !isMax {
 			v = &Binary{Op: Div, A: S(acc), B: S(cnt)}
 		}
-		oidx := append([]Expr{V(nv), V(cv)}, Vars(ov)...)
-		return append(body, St(out, l.final(v, oidx), oidx...))
+		return append(body, St(out, l.final(v, oidx(ov)), oidx(ov)...))
 	}
-	oidx := func(ov []string) []Expr { return append([]Expr{V(nv), V(cv)}, Vars(ov)...) }
 	ov := l.vars("o", sp)
 	taps := 1
 	for _, k := range win.Kernel {
@@ -870,11 +868,11 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 	}
 	var rows []Stmt
 	{
-		c0, c2 := l.vars("o", 2), l.vars("o", 2)
+		left, right := l.fresh("o"), l.fresh("o")
 		var row []Stmt
-		row = append(row, span(c0[1], 0, lo[1], general([]string{ov[0], c0[1]})...)...)
+		row = append(row, span(left, 0, lo[1], general([]string{ov[0], left})...)...)
 		row = append(row, span(ov[1], lo[1], hi[1], interior(ov)...)...)
-		row = append(row, span(c2[1], hi[1], out.Shape[3], general([]string{ov[0], c2[1]})...)...)
+		row = append(row, span(right, hi[1], out.Shape[3], general([]string{ov[0], right})...)...)
 		rows = span(ov[0], lo[0], hi[0], row...)
 	}
 	body := append(append(edgeRows(0, lo[0]), rows...), edgeRows(hi[0], out.Shape[2])...)
