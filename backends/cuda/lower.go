@@ -27,7 +27,7 @@ func lowerGPU(group []*ir.Node) (*loop.Func, error) {
 		}
 		return f, nil
 	}
-	f, err := loop.LowerFused(group)
+	f, err := loop.LowerFusedFlat(group)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,14 @@ func Lower(n *ir.Node) (*Func, error) { return LowerFused([]*ir.Node{n}) }
 // final store, so the intermediate results are never written. Parameters:
 // the producer's inputs, then the other operand of each binary op of the
 // chain in order, then the output (the last node's result).
-func LowerFused(nodes []*ir.Node) (f *Func, err error) {
+func LowerFused(nodes []*ir.Node) (f *Func, err error) { return lowerFused(nodes, false) }
+
+// LowerFusedFlat is LowerFused with every op as one perfect nest over its
+// outputs (no interior/edge split of pools): what a GPU, one thread per
+// output element, wants; the split form serializes each image's rows.
+func LowerFusedFlat(nodes []*ir.Node) (*Func, error) { return lowerFused(nodes, true) }
+
+func lowerFused(nodes []*ir.Node, flat bool) (f *Func, err error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("loop.LowerFused: no nodes")
 	}
@@ -43,6 +50,7 @@ func LowerFused(nodes []*ir.Node) (f *Func, err error) {
 	if err != nil {
 		return nil, err
 	}
+	l.flat = flat
 	out := l.param("y", p.Out.Type.Shape)
 	out.Elem = nodes[len(nodes)-1].Out.Type.Elem.Kind
 	if err := low(l, p, in, out); err != nil {
@@ -245,6 +253,7 @@ type lowerer struct {
 	f     *Func
 	epi   []func(v Expr, idx []Expr) Expr
 	names map[string]bool
+	flat  bool // one perfect nest over the outputs (LowerFusedFlat)
 }
 
 func (l *lowerer) param(name string, shape ir.Shape) *Buffer {
@@ -832,7 +841,7 @@ func lowerPool(l *lowerer, n *ir.Node, in []*Buffer, out *Buffer) error {
 		}
 		lo, hi = append(lo, min(a, b)), append(hi, max(min(a, b), b))
 	}
-	if sp != 2 || taps > 25 || hi[0] <= lo[0] || hi[1] <= lo[1] {
+	if l.flat || sp != 2 || taps > 25 || hi[0] <= lo[0] || hi[1] <= lo[1] {
 		l.f.Body = Nest(append([]string{nv, cv}, ov...), out.Shape, general(ov)...)
 		return nil
 	}
