@@ -304,7 +304,12 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 	}
 	users := g.Users()
 	packed := map[*ir.Value][]float32{} // constant GEMM A operands stored as packed panels
-	for _, gr := range loop.FusionGroups(g, !opts.NoFuse) {
+	groups := loop.FusionGroups(g, !opts.NoFuse)
+	fusedInto := map[int]bool{} // groups (max pools) applied by an earlier kernel
+	for gi, gr := range groups {
+		if fusedInto[gi] {
+			continue
+		}
 		group, n := gr.Nodes, gr.Nodes[0]
 		f, gm, err := lowerGroup(group, opts)
 		if err != nil {
@@ -361,6 +366,20 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			if bv := args[gm.B.Param]; gm.Conv == nil && gm.M >= 4 && gm.Batch == [2]int{1, 1} && bv.IsConst() && bv.Type.Elem.Kind == ir.F32 && len(users[bv]) == 1 && packed[bv] == nil {
 				packed[bv] = packB(gm, bv.Const.F, p.ukr.NR())
 				k.pack.B = true
+			}
+			// A max pool reading only this conv's result: applied by the
+			// product itself, which then writes the pool's result.
+			if pool, j := fusablePool(gm, k.pack, last.Out, users, isOut, groups, gi); pool != nil {
+				pn := groups[j].Nodes[0]
+				gm.Pool = pool
+				fusedInto[j] = true
+				k.args = append(append([]*ir.Value(nil), args[:len(args)-1]...), pn.Out)
+				k.out = pn.Out
+				k.name += "_" + loop.Sanitize(pn.Name())
+				y := *f.Params[len(f.Params)-1]
+				y.Shape = append([]int(nil), pn.Out.Type.Shape...)
+				f.Params = append(append([]*loop.Buffer(nil), f.Params[:len(f.Params)-1]...), &y)
+				k.f = f
 			}
 		}
 		p.kernels = append(p.kernels, k)

@@ -276,7 +276,8 @@ const (
 	gAPB1     = gConvGeom + 14 // their stride per inner batch item
 	gBPacked  = gConvGeom + 15 // B is stored as NR-column panels (see packB)
 	gWino     = gConvGeom + 16 // Winograd F(m×m,3×3): m, A holds packWinograd's panels
-	gLen      = gConvGeom + 17
+	gPool     = gConvGeom + 17 // a fused max pool: KH, KW, SH, SW, PH, PW, OH, OW (KH 0: none)
+	gLen      = gPool + 8
 )
 
 // packA lays out A (each inner batch item, e.g. conv group) in panels of
@@ -374,6 +375,11 @@ func gemmGeom(g *loop.Gemm) []int64 {
 		d[gWino] = int64(c.Winograd)
 		for i, v := range []int{c.C, c.H, c.W, c.KH, c.KW, c.SH, c.SW, c.PH, c.PW, c.DH, c.DW, c.OH, c.OW} {
 			d[gConvGeom+i] = int64(v)
+		}
+	}
+	if q := g.Pool; q != nil {
+		for i, v := range []int{q.KH, q.KW, q.SH, q.SW, q.PH, q.PW, q.OH, q.OW} {
+			d[gPool+i] = int64(v)
 		}
 	}
 	return d

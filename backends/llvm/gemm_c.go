@@ -59,7 +59,8 @@ const gemmC = `
 /* ---- GEMM driver (BLIS loop order: jc, pc, ic, jr, ir) ---- */
 enum { gM, gN, gK, gB0, gB1, gARS, gACS, gAB0, gAB1, gBRS, gBCS, gBB0, gBB1,
        gCRS, gCB0, gCB1, gBMB0, gBMB1, gRelu, gConv,
-       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1, gBPacked, gWino, gLen };
+       gCC, gCH, gCW, gKH, gKW, gSH, gSW, gPH, gPW, gDH, gDW, gOH, gOW, gAPacked, gAPB1, gBPacked, gWino,
+       gPKH, gPKW, gPSH, gPSW, gPPH, gPPW, gPOH, gPOW, gLen };
 
 #include <string.h>
 #include <stdio.h>
@@ -563,7 +564,7 @@ static void gemm_direct(const int64_t *g, float **p, int64_t r0, int64_t r1) {
 
 /* One thread's part: rows [m0, m1) and columns [n0, n1) of every batch
    item. */
-static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf) {
+static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf, int64_t xoff) {
   const int64_t K = g[gK], ldc = g[gCRS];
   float *ap = buf, *bp = buf + (int64_t)KC * MC;
   float tmp[MR * NR] __attribute__((aligned(64)));
@@ -573,7 +574,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
     const float *AP = g[gAPacked] ? p[0] + b1 * g[gAPB1] : NULL;
     const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
     const float *BP = g[gBPacked] ? p[1] : NULL; /* packed B panels (unbatched) */
-    const float *XP = g[gConv] && cpad.xp ? cpad.xp + (b0 * g[gB1] + b1) * cpad.plane : NULL;
+    const float *XP = g[gConv] && cpad.xp ? cpad.xp + (b0 * g[gB1] + b1) * cpad.plane + xoff : NULL;
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
     const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
@@ -624,6 +625,108 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
   }
 }
 
+/* Conv product with a fused 2-D max pool (gPKH > 0, see loop.GemmPool):
+   the conv rows that a chunk of pool rows reads are computed into the
+   thread's scratch (gemm_part on those columns, with bias and ReLU) and
+   pooled from there, so the conv's result is never stored whole
+   (ResNet-18's stem wrote 3.2 MB that its max pool read back). Rows
+   shared by consecutive chunks (a window taller than its stride) are
+   moved to the front of the scratch, not recomputed. The pool takes the
+   maximum as the loop code does: v = acc < x ? x : acc. */
+static int64_t pool_chunk_rows(const int64_t *g) {
+  /* pool rows per chunk: conv rows of all channels in about 256 KiB */
+  const int64_t fit = imax(g[gPKH], (1 << 16) / imax(1, g[gM] * g[gOW]));
+  return imax(1, (fit - g[gPKH]) / g[gPSH] + 1);
+}
+
+/* pool_row: pool output row q of one channel into y, from its conv rows
+   [r0, r1) at s (OW floats each) */
+static void pool_row(const int64_t *g, const float *s, int64_t r0, int64_t r1, int64_t q, float *rm, float *y) {
+  const int64_t OW = g[gOW], PKH = g[gPKH], PKW = g[gPKW], PSH = g[gPSH], PSW = g[gPSW], PPH = g[gPPH], PPW = g[gPPW], POW = g[gPOW];
+  /* rm = the column maxima over the window's rows inside the conv output */
+  int64_t h0 = imax(r0, q * PSH - PPH), h1 = imin(r1, q * PSH - PPH + PKH);
+  if (h0 >= h1) { for (int64_t j = 0; j < POW; j++) y[j] = -__builtin_inff(); return; }
+  memcpy(rm, s + (h0 - r0) * OW, sizeof(float) * OW);
+  for (int64_t h = h0 + 1; h < h1; h++) {
+    const float *row = s + (h - r0) * OW;
+    for (int64_t x = 0; x < OW; x++) rm[x] = rm[x] < row[x] ? row[x] : rm[x];
+  }
+  /* the interior [ja, jb): every tap inside the row */
+  const int64_t ja = imin(POW, (PPW + PSW - 1) / PSW);
+  const int64_t jb = imax(ja, imin(POW, OW + PPW - PKW >= 0 ? (OW + PPW - PKW) / PSW + 1 : 0));
+  for (int64_t j = 0; j < POW; j++) {
+    if (j == ja && PSW == 2 && PKW == 3) { /* ResNet's 3×3/2: strided loads the compiler vectorizes */
+      const float *r = rm + ja * 2 - PPW;
+      for (; j < jb; j++) {
+        float v = r[2 * (j - ja)], a = r[2 * (j - ja) + 1], b = r[2 * (j - ja) + 2];
+        v = v < a ? a : v;
+        y[j] = v < b ? b : v;
+      }
+      if (j >= POW) break;
+    }
+    float v = -__builtin_inff();
+    for (int64_t kw = 0; kw < PKW; kw++) {
+      const int64_t x = j * PSW - PPW + kw;
+      if (x >= 0 && x < OW) v = v < rm[x] ? rm[x] : v;
+    }
+    y[j] = v;
+  }
+}
+
+/* pool rows [q0, q1) of image item */
+static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t q0, int64_t q1, float *buf, float *s) {
+  const int64_t M = g[gM], OH = g[gOH], OW = g[gOW], POH = g[gPOH], POW = g[gPOW];
+  const int64_t PKH = g[gPKH], PSH = g[gPSH], PPH = g[gPPH];
+  const int64_t Q = pool_chunk_rows(g), cap = (Q - 1) * PSH + PKH, ld = cap * OW;
+  float *rm = s + M * ld;
+  int64_t gl[gLen];
+  memcpy(gl, g, sizeof(gl));
+  gl[gB0] = gl[gB1] = 1;
+  gl[gCRS] = ld;
+  const float *BM = p[3] ? p[3] + item * g[gBMB0] : NULL;
+  float *Y = p[2] + item * M * POH * POW;
+  int64_t h0 = 0, h1 = 0; /* conv rows held in s */
+  for (int64_t a = q0; a < q1; a += Q) {
+    const int64_t b = imin(q1, a + Q);
+    const int64_t r0 = imax(0, imin(OH, a * PSH - PPH)), r1 = imax(r0, imin(OH, (b - 1) * PSH - PPH + PKH));
+    int64_t c0 = r0;
+    if (h0 <= r0 && r0 < h1) { /* keep rows [r0, h1) */
+      if (r0 > h0)
+        for (int64_t m = 0; m < M; m++) memmove(s + m * ld, s + m * ld + (r0 - h0) * OW, sizeof(float) * (h1 - r0) * OW);
+      c0 = h1;
+    }
+    if (c0 < r1) {
+      float *pp[6] = { p[0], p[1], s + (c0 - r0) * OW, (float *)BM, NULL, NULL };
+      gemm_part(gl, pp, 0, M, 0, (r1 - c0) * OW, buf, item * cpad.plane + c0 * g[gSH] * g[gSW] * cpad.Wq);
+    }
+    h0 = r0; h1 = r1;
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t q = a; q < b; q++)
+        pool_row(g, s + m * ld, r0, r1, q, rm, Y + (m * POH + q) * POW);
+  }
+}
+
+typedef struct { const int64_t *g; float **p; int64_t parts; } pooled_job;
+
+static void pooled_task(void *ctx, int64_t lo, int64_t hi) {
+  const pooled_job *j = ctx;
+  const int64_t POH = j->g[gPOH];
+  for (int64_t u = lo; u < hi; u++) {
+    const int64_t item = u / j->parts, t = u % j->parts;
+    const int64_t q0 = POH * t / j->parts, q1 = POH * (t + 1) / j->parts;
+    if (q0 < q1) gemm_pooled_part(j->g, j->p, item, q0, q1, packbuf[wdc_tid], scratchbuf[wdc_tid]);
+  }
+}
+
+static void gemm_pooled(const int64_t *g, float **p, int T) {
+  const int64_t Q = pool_chunk_rows(g), cap = (Q - 1) * g[gPSH] + g[gPKH];
+  ensure_scratch(nthreads, g[gM] * cap * g[gOW] + g[gOW] + 64);
+  pooled_job job = { g, p, imin(T, g[gPOH]) };
+  const int64_t units = g[gB0] * job.parts;
+  if (T <= 1 || units < 2) pooled_task(&job, 0, units);
+  else wdc_parallel_for(pooled_task, &job, units);
+}
+
 /* Reference path (no pack buffer could be allocated). */
 static void gemm_ref(const int64_t *g, float **p) {
   int64_t MM = g[gM], NN = g[gN], K = g[gK];
@@ -659,6 +762,24 @@ static void gemm_ref(const int64_t *g, float **p) {
     const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
     epilogue(g, C, g[gCRS], MM, NN, BM, p[4], p[5] ? p[5] + coff : NULL, (int)g[gRelu]);
   }
+}
+
+/* A product with a fused max pool without pack buffers or padded input:
+   the whole conv result into a temporary, then pooled. */
+static void gemm_pooled_ref(const int64_t *g, float **p) {
+  const int64_t M = g[gM], OH = g[gOH], OW = g[gOW], POH = g[gPOH], POW = g[gPOW];
+  float *c = malloc(sizeof(float) * (size_t)(g[gB0] * g[gCB0] + OW));
+  if (!c) { fprintf(stderr, "wdc: out of memory for a conv result before its max pool\n"); abort(); }
+  int64_t gl[gLen];
+  memcpy(gl, g, sizeof(gl));
+  gl[gPKH] = 0;
+  float *pp[6] = { p[0], p[1], c, p[3], p[4], p[5] };
+  gemm_ref(gl, pp);
+  for (int64_t item = 0; item < g[gB0]; item++)
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t q = 0; q < POH; q++)
+        pool_row(g, c + item * g[gCB0] + m * g[gCRS], 0, OH, q, c + g[gB0] * g[gCB0], p[2] + ((item * M + m) * POH + q) * POW);
+  free(c);
 }
 
 /* Thin products (M < 4, B row-major): y[i, j] = sum_k A[i,k] B[k,j] with
@@ -816,7 +937,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], scratchbuf[wdc_tid]);
       continue;
     }
-    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid]);
+    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid], 0);
   }
 }
 
@@ -1271,9 +1392,14 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     else wdc_parallel_for(gemv_task, &job, job.parts);
     return;
   }
-  if (!packbuf[0]) { gemm_ref(g, p); return; }
+  if (!packbuf[0]) { if (g[gPKH]) gemm_pooled_ref(g, p); else gemm_ref(g, p); return; }
   cpad.xp = NULL;
   if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
+  if (g[gPKH]) { /* fused max pool */
+    if (!cpad.xp) { gemm_pooled_ref(g, p); return; }
+    gemm_pooled(g, p, T);
+    return;
+  }
 #if NRH > 0
   if (g[gAPacked] == 4) { /* direct conv product: threads split the output rows */
     if (!cpad.xp || K > KC) { gemm_ref(g, p); return; }

@@ -215,7 +215,7 @@ func TestGemmSwappedConv(t *testing.T) {
 		ll := buildLL(t, g, llvm.Options{Microkernel: u})
 		// The descriptor ends with gAPacked = 2 (swapped), the weights'
 		// stride per group, 64·360, and gBPacked = 0.
-		if !strings.Contains(ll, "i64 2, i64 23040, i64 0, i64 0]") {
+		if !strings.Contains(ll, "i64 2, i64 23040, i64 0, i64 0"+noPool) {
 			t.Errorf("microkernel %+v: the conv did not run swapped", u)
 		}
 		compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
@@ -223,6 +223,10 @@ func TestGemmSwappedConv(t *testing.T) {
 }
 
 // buildLL is g's LLVM IR as Build emits it with opts (no clang).
+// noPool ends a GEMM descriptor without a fused max pool (its eight
+// entries zero).
+const noPool = ", i64 0, i64 0, i64 0, i64 0, i64 0, i64 0, i64 0, i64 0]"
+
 func buildLL(t *testing.T, g *ir.Graph, opts llvm.Options) string {
 	t.Helper()
 	p, err := llvm.Build(g, opts)
@@ -243,7 +247,7 @@ func buildLL(t *testing.T, g *ir.Graph, opts llvm.Options) string {
 // groups with rows longer than MR (several runs per row) on 1-3 threads.
 func TestGemmDirectConv(t *testing.T) {
 	needClang(t)
-	direct := regexp.MustCompile(`i64 4, i64 \d+, i64 0, i64 0\]`)
+	direct := regexp.MustCompile(`i64 4, i64 \d+, i64 0, i64 0` + regexp.QuoteMeta(noPool))
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
 		m := u.NR() / 2
 		cases := []struct {
@@ -310,7 +314,7 @@ func TestGemmPackedB(t *testing.T) {
 	g.Outputs = []*ir.Value{y, z}
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
 		ll := buildLL(t, g, llvm.Options{Microkernel: u})
-		if n := strings.Count(ll, "i64 1, i64 0]"); n != 2 { // gBPacked = 1 then gWino = 0, the descriptor's last entries
+		if n := strings.Count(ll, "i64 1, i64 0"+noPool); n != 2 { // gBPacked = 1, gWino = 0, no pool: the descriptor's last entries
 			t.Errorf("microkernel %+v: %d products with packed B, want 2", u, n)
 		}
 		compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
@@ -345,4 +349,61 @@ func TestLargeWeights(t *testing.T) {
 	}
 	g.Outputs = []*ir.Value{y}
 	compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1}, rtol, 1e-4, 2)
+}
+
+// TestGemmPooledConv: a max pool reading only a conv's result is applied
+// by the conv's product (one kernel, the conv result never stored
+// whole): ResNet's stem shape, pools taller than their stride (conv rows
+// shared by consecutive chunks, kept not recomputed), strides wider than
+// the window, ceil mode with asymmetric pads, batch 2 and more rows than
+// one microkernel tile; rows wide enough that each chunk holds one pool
+// row; 1-3 threads, AVX2 and host kernels.
+func TestGemmPooledConv(t *testing.T) {
+	needClang(t)
+	defer llvm.SetFusePoolMin(1)()
+	cases := []struct {
+		name        string
+		x, w        ir.Shape
+		stride, pad int64
+		pk, ps      int64
+		ppads       []int64
+		ceil        bool
+	}{
+		{"stem", ir.Shape{1, 3, 40, 44}, ir.Shape{20, 3, 7, 7}, 2, 3, 3, 2, []int64{1, 1, 1, 1}, false},
+		{"overlap2_wide", ir.Shape{1, 2, 9, 600}, ir.Shape{64, 2, 3, 3}, 1, 1, 3, 1, []int64{1, 1, 1, 1}, false},
+		{"gaps_batch2", ir.Shape{2, 5, 23, 30}, ir.Shape{33, 5, 3, 3}, 1, 1, 2, 3, []int64{0, 0, 0, 0}, false},
+		{"ceil_asym_wide", ir.Shape{1, 4, 15, 700}, ir.Shape{40, 4, 3, 3}, 2, 1, 3, 2, []int64{0, 1, 2, 0}, true},
+	}
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
+				g := ir.NewGraph(c.name)
+				x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: c.x}, ir.Pos{})
+				cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 29) }
+				y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", c.w), cst("b", ir.Shape{c.w[0]})},
+					ir.Attrs{"pads": ir.IntsAttr(c.pad, c.pad, c.pad, c.pad), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := g.AddNode("relu", "r", []*ir.Value{y}, nil, ir.Pos{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				attrs := ir.Attrs{"kernel_shape": ir.IntsAttr(c.pk, c.pk), "strides": ir.IntsAttr(c.ps, c.ps), "pads": ir.IntsAttr(c.ppads...)}
+				if c.ceil {
+					attrs["ceil_mode"] = ir.IntAttr(1)
+				}
+				z, err := g.AddNode("max_pool", "p", []*ir.Value{r}, attrs, ir.Pos{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				g.Outputs = []*ir.Value{z}
+				ll := buildLL(t, g, llvm.Options{Microkernel: u})
+				if n := strings.Count(ll, "define internal void @k"); n != 1 || !strings.Contains(ll, "@k0_r_p(") {
+					t.Fatalf("%d kernels, want the pool fused into the conv's (k0_r_p)", n)
+				}
+				compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
+			})
+		}
+	}
 }

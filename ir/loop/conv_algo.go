@@ -91,7 +91,7 @@ func LowerConvAlgo(nodes []*ir.Node, algo string) (f *Func, err error) {
 			return nil, err
 		}
 	}
-	l := &lowerer{f: &Func{Name: sanitize(p.Name())}, names: map[string]bool{}}
+	l := &lowerer{f: &Func{Name: Sanitize(p.Name())}, names: map[string]bool{}}
 	in := make([]*Buffer, len(p.Inputs))
 	names := inputNames[p.Op]
 	for i, v := range p.Inputs {
@@ -129,7 +129,7 @@ func LowerConvAlgo(nodes []*ir.Node, algo string) (f *Func, err error) {
 		return nil, fmt.Errorf("%s: %v", p.Where(), err)
 	}
 	if len(nodes) > 1 {
-		l.f.Name = sanitize(nodes[len(nodes)-1].Name())
+		l.f.Name = Sanitize(nodes[len(nodes)-1].Name())
 	}
 	return l.f, nil
 }

@@ -43,7 +43,16 @@ type Gemm struct {
 	// output (same parameters as the Func) for fused element-wise ops the
 	// GEMM does not apply itself.
 	Epilogue []Stmt
+	// Pool, when set (conv products only), is a 2-D max pool applied to C
+	// after the bias and ReLU: parameter C.Param is then the pool's
+	// result, [images, M, Pool.OH, Pool.OW], and the conv's result is
+	// never stored whole (a backend fuses the pool into the product).
+	Pool *GemmPool
 }
+
+// GemmPool is a max pool's window (dilation 1) over a conv product's
+// output; OH×OW is the pool's output.
+type GemmPool struct{ KH, KW, SH, SW, PH, PW, OH, OW int }
 
 // GemmOperand is a strided view: element (b1, b2, r, c) is at
 // Batch[0]·b1 + Batch[1]·b2 + RS·r + CS·c of parameter Param.
@@ -340,6 +349,9 @@ func (g *Gemm) String() string {
 	if g.Epilogue != nil {
 		s += " +epilogue"
 	}
+	if q := g.Pool; q != nil {
+		s += fmt.Sprintf(" maxpool[%dx%d s%d,%d p%d,%d -> %dx%d]", q.KH, q.KW, q.SH, q.SW, q.PH, q.PW, q.OH, q.OW)
+	}
 	return s
 }
 
@@ -363,6 +375,9 @@ func (g *Gemm) bAt(x []float32, off int64, k, n int) float32 {
 // parameter order), then its Epilogue: the reference the backends'
 // GEMMs are tested against.
 func (g *Gemm) Eval(f *Func, params [][]float32) error {
+	if g.Pool != nil {
+		return fmt.Errorf("loop: Gemm.Eval does not apply a fused max pool")
+	}
 	for b1 := 0; b1 < g.Batch[0]; b1++ {
 		for b2 := 0; b2 < g.Batch[1]; b2++ {
 			bo := func(o GemmOperand) int64 { return int64(b1)*o.Batch[0] + int64(b2)*o.Batch[1] }

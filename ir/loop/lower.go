@@ -57,7 +57,7 @@ func lowerFused(nodes []*ir.Node, flat bool) (f *Func, err error) {
 		return nil, fmt.Errorf("%s: %v", p.Where(), err)
 	}
 	if len(nodes) > 1 {
-		l.f.Name = sanitize(nodes[len(nodes)-1].Name())
+		l.f.Name = Sanitize(nodes[len(nodes)-1].Name())
 	}
 	return l.f, nil
 }
@@ -67,7 +67,7 @@ func lowerFused(nodes []*ir.Node, flat bool) (f *Func, err error) {
 // chain's other operands; the output parameter is not yet added.
 func newFused(nodes []*ir.Node) (*lowerer, []*Buffer, error) {
 	p := nodes[0]
-	l := &lowerer{f: &Func{Name: sanitize(p.Name())}, names: map[string]bool{}}
+	l := &lowerer{f: &Func{Name: Sanitize(p.Name())}, names: map[string]bool{}}
 	// Inputs of the producer.
 	in := make([]*Buffer, len(p.Inputs))
 	names := inputNames[p.Op]
@@ -134,7 +134,7 @@ func LowerEpilogue(nodes []*ir.Node) (f *Func, epi func(v Expr, idx []Expr) Expr
 		return nil, nil, err
 	}
 	l.param("y", nodes[0].Out.Type.Shape)
-	l.f.Name = sanitize(nodes[len(nodes)-1].Name())
+	l.f.Name = Sanitize(nodes[len(nodes)-1].Name())
 	return l.f, l.final, nil
 }
 
@@ -239,7 +239,8 @@ func Unsupported(g *ir.Graph) []string {
 	return out
 }
 
-func sanitize(s string) string {
+// Sanitize makes s a C and LLVM identifier (other bytes become _).
+func Sanitize(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
