@@ -179,20 +179,51 @@ func Compile(g *ir.Graph, outDir string, opts Options) (*Artifact, error) {
 	if flags == nil {
 		flags = []string{"-O3", "-march=native"}
 	}
-	args := append(append([]string{}, flags...), "-shared", "-fPIC", "-Wno-override-module", "-Wno-pass-failed", "-o", a.Library, "model.ll", "runtime.c", "-lpthread", "-lm")
-	args = append(args, opts.ExtraCFlags...)
+	// The model and the C runtime compile in parallel (each took clang
+	// about 4 s for ResNet-18, one after the other), then link.
 	t1 := time.Now()
-	cmd := exec.Command(clang, args...)
-	cmd.Dir = outDir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s %s (in %s) failed: %v\n%s", clang, strings.Join(args, " "), outDir, err, stderr.String())
+	clangRun := func(args ...string) (cpu time.Duration, err error) {
+		args = append(args, opts.ExtraCFlags...)
+		cmd := exec.Command(clang, args...)
+		cmd.Dir = outDir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+		if ps := cmd.ProcessState; ps != nil {
+			cpu = ps.UserTime() + ps.SystemTime()
+		}
+		if err != nil {
+			err = fmt.Errorf("%s %s (in %s) failed: %v\n%s", clang, strings.Join(args, " "), outDir, err, stderr.String())
+		}
+		return cpu, err
+	}
+	object := func(src, obj string) []string {
+		return append(append([]string{}, flags...), "-c", "-fPIC", "-Wno-override-module", "-Wno-pass-failed", "-o", obj, src)
+	}
+	var rtCPU time.Duration
+	var rtErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rtCPU, rtErr = clangRun(object("runtime.c", "runtime.o")...)
+	}()
+	llCPU, llErr := clangRun(object("model.ll", "model.o")...)
+	<-done
+	if llErr != nil {
+		return nil, llErr
+	}
+	if rtErr != nil {
+		return nil, rtErr
+	}
+	linkCPU, err := clangRun(append(append([]string{}, flags...), "-shared", "-o", a.Library, "model.o", "runtime.o", "-lpthread", "-lm")...)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range []string{"model.o", "runtime.o"} {
+		os.Remove(filepath.Join(outDir, obj))
 	}
 	a.ClangTime = time.Since(t1).Seconds()
-	if ps := cmd.ProcessState; ps != nil {
-		a.ClangCPU = (ps.UserTime() + ps.SystemTime()).Seconds()
-	}
+	a.ClangCPU = (llCPU + rtCPU + linkCPU).Seconds()
 	mj, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return nil, err
