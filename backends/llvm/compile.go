@@ -179,8 +179,8 @@ func Compile(g *ir.Graph, outDir string, opts Options) (*Artifact, error) {
 	if flags == nil {
 		flags = []string{"-O3", "-march=native"}
 	}
-	// The model and the C runtime compile in parallel (each took clang
-	// about 4 s for ResNet-18, one after the other), then link.
+	// The model and the C runtime compile in parallel, then link
+	// (ResNet-18: clang takes 2.9 s on runtime.c, 0.5 s on the model).
 	t1 := time.Now()
 	clangRun := func(args ...string) (cpu time.Duration, err error) {
 		args = append(args, opts.ExtraCFlags...)
@@ -410,7 +410,6 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 				y := *f.Params[len(f.Params)-1]
 				y.Shape = append([]int(nil), pn.Out.Type.Shape...)
 				f.Params = append(append([]*loop.Buffer(nil), f.Params[:len(f.Params)-1]...), &y)
-				k.f = f
 			}
 		}
 		p.kernels = append(p.kernels, k)

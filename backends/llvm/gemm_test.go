@@ -403,6 +403,8 @@ func TestGemmPooledConv(t *testing.T) {
 					t.Fatalf("%d kernels, want the pool fused into the conv's (k0_r_p)", n)
 				}
 				compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
+				// the reference path (taken without pack buffers) pools too
+				compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u, ExtraCFlags: []string{"-DWDC_GEMM_REF"}}, rtol, 1e-4)
 			})
 		}
 	}
