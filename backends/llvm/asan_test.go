@@ -51,11 +51,38 @@ func TestCExampleUnderASan(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}
-	t.Run("lenet5", func(t *testing.T) { asanRun(t, loadExample(t, "lenet5"), nil) })
+	t.Run("lenet5", func(t *testing.T) { asanRun(t, loadExample(t, "lenet5"), nil, "") })
 	t.Run("winograd_strided", func(t *testing.T) {
 		g, lower := winogradStrided(t)
-		asanRun(t, g, lower)
+		asanRun(t, g, lower, "winograd F(")
 	})
+	t.Run("pooled_stem", func(t *testing.T) {
+		defer llvm.SetFusePoolMin(1)()
+		asanRun(t, pooledStem(t), nil, "maxpool[3x3 s2,2 p1,1 -> 5x75]")
+	})
+}
+
+// pooledStem is a ResNet-like stem, conv 7×7/2 then ReLU and a 3×3/2 max
+// pool that the product applies itself, on rows wide enough for several
+// chunks of pool rows on each of two threads.
+func pooledStem(t *testing.T) *ir.Graph {
+	g := ir.NewGraph("pooled_stem")
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 3, 20, 300}}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 37) }
+	y, err := g.AddNode("conv", "conv", []*ir.Value{x, cst("w", ir.Shape{20, 3, 7, 7}), cst("b", ir.Shape{20})},
+		ir.Attrs{"pads": ir.IntsAttr(3, 3, 3, 3), "strides": ir.IntsAttr(2, 2)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, err = g.AddNode("relu", "relu", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	if y, err = g.AddNode("max_pool", "pool", []*ir.Value{y},
+		ir.Attrs{"kernel_shape": ir.IntsAttr(3, 3), "strides": ir.IntsAttr(2, 2), "pads": ir.IntsAttr(1, 1, 1, 1)}, ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{y}
+	return g
 }
 
 // winogradStrided is a small network whose three 3×3 convolutions take
@@ -107,7 +134,9 @@ func TestPortableAVX2(t *testing.T) {
 	compileRun(t, g, randomFeeds(g, 3), llvm.Options{Threads: 2, Lower: lower, Microkernel: llvm.AVX2Kernel, CFlags: []string{"-O2", "-march=haswell"}}, rtol, 1e-4, 1)
 }
 
-func asanRun(t *testing.T, g *ir.Graph, lower func([]*ir.Node) (*loop.Func, *loop.Gemm, error)) {
+// asanRun runs g under AddressSanitizer (see TestCExampleUnderASan);
+// some GEMM kernel's summary must contain want.
+func asanRun(t *testing.T, g *ir.Graph, lower func([]*ir.Node) (*loop.Func, *loop.Gemm, error), want string) {
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
 		t.Fatalf("%s has %d inputs and %d outputs", g.Name, len(g.Inputs), len(g.Outputs))
 	}
@@ -117,6 +146,9 @@ func asanRun(t *testing.T, g *ir.Graph, lower func([]*ir.Node) (*loop.Func, *loo
 	if _, err := llvm.Compile(g, model, llvm.Options{Threads: 2, CFlags: []string{"-O1", "-g", "-march=native"}, ExtraCFlags: []string{"-fsanitize=address", "-fno-omit-frame-pointer"},
 		Lower: lower, DumpGemm: func(_ string, gm *loop.Gemm) { gemms = append(gemms, gm.String()) }}); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(gemms, "\n"), want) {
+		t.Fatalf("no GEMM kernel with %q:\n%s", want, strings.Join(gemms, "\n"))
 	}
 	work := filepath.Join(dir, "driver")
 	if err := os.MkdirAll(work, 0o755); err != nil {
@@ -148,13 +180,13 @@ func asanRun(t *testing.T, g *ir.Graph, lower func([]*ir.Node) (*loop.Func, *loo
 	if err != nil || strings.Contains(stderr.String(), "Sanitizer") {
 		t.Fatalf("run_model: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
-	want, err := runtime.Run(g, feeds)
+	ref, err := runtime.Run(g, feeds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := g.Outputs[0]
 	got := map[string]*ir.Tensor{o.Name: ir.FromFloats(o.Type.Shape, readFloats(t, filepath.Join(work, "output0.bin")))}
-	if err := compare(got, want, 1e-3, 1e-4); err != nil {
+	if err := compare(got, ref, 1e-3, 1e-4); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s\n%s", strings.Join(gemms, "\n"), out)

@@ -363,12 +363,6 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 			return nil, err
 		}
 		name := fmt.Sprintf("k%d_%s", len(p.kernels), f.Name)
-		if opts.Dump != nil {
-			opts.Dump(name, f)
-		}
-		if gm != nil && opts.DumpGemm != nil {
-			opts.DumpGemm(name, gm)
-		}
 		k := &kernel{name: name, f: f, gemm: gm, args: args, out: last.Out}
 		if gm != nil {
 			// A constant A read by this kernel only is stored packed.
@@ -411,6 +405,12 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 				y.Shape = append([]int(nil), pn.Out.Type.Shape...)
 				f.Params = append(append([]*loop.Buffer(nil), f.Params[:len(f.Params)-1]...), &y)
 			}
+		}
+		if opts.Dump != nil {
+			opts.Dump(k.name, k.f)
+		}
+		if gm != nil && opts.DumpGemm != nil {
+			opts.DumpGemm(k.name, gm)
 		}
 		p.kernels = append(p.kernels, k)
 	}

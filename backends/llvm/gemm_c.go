@@ -270,7 +270,10 @@ static void epilogue(const int64_t *g, float *c, int64_t ldc, int64_t mr, int64_
    of one output row are consecutive floats, whatever the stride, and the
    padding needs no tests. A packed panel row is a few masked vector loads
    (one per output-row run of the panel), or one plain copy. */
-static struct { const float *xp; int64_t Hp, Wq, plane; } cpad;
+/* a padded, column-phased copy of a conv input: Hp rows a channel, Wq
+   floats a phase, plane floats an image item */
+typedef struct { const float *xp; int64_t Hp, Wq, plane; } padded;
+static padded cpad; /* pad_input's, of the whole input */
 typedef float pad_v16 __attribute__((vector_size(64), aligned(4)));
 typedef float pad_v32 __attribute__((vector_size(128), aligned(4)));
 typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
@@ -564,7 +567,7 @@ static void gemm_direct(const int64_t *g, float **p, int64_t r0, int64_t r1) {
 
 /* One thread's part: rows [m0, m1) and columns [n0, n1) of every batch
    item. */
-static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf, int64_t xoff) {
+static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf, const padded *xpad) {
   const int64_t K = g[gK], ldc = g[gCRS];
   float *ap = buf, *bp = buf + (int64_t)KC * MC;
   float tmp[MR * NR] __attribute__((aligned(64)));
@@ -574,7 +577,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
     const float *AP = g[gAPacked] ? p[0] + b1 * g[gAPB1] : NULL;
     const float *B = p[1] + b0 * g[gBB0] + b1 * g[gBB1];
     const float *BP = g[gBPacked] ? p[1] : NULL; /* packed B panels (unbatched) */
-    const float *XP = g[gConv] && cpad.xp ? cpad.xp + (b0 * g[gB1] + b1) * cpad.plane + xoff : NULL;
+    const float *XP = g[gConv] && xpad->xp ? xpad->xp + (b0 * g[gB1] + b1) * xpad->plane : NULL;
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
     const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
@@ -585,7 +588,7 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
         int64_t kc = imin(KC, K - pc);
         int last = pc + kc >= K;
         if (BP) {}
-        else if (g[gConv] && XP) pack_conv_p(g, XP, cpad.Hp, cpad.Wq, pc, kc, jc, nc, bp, NR);
+        else if (g[gConv] && XP) pack_conv_p(g, XP, xpad->Hp, xpad->Wq, pc, kc, jc, nc, bp, NR);
         else if (g[gConv]) pack_conv(g, B, pc, kc, jc, nc, bp);
         else pack_b(B + pc * g[gBRS] + jc * g[gBCS], g[gBRS], g[gBCS], kc, nc, bp);
         for (int64_t ic = m0; ic < m1; ic += MC) {
@@ -627,12 +630,14 @@ static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64
 
 /* Conv product with a fused 2-D max pool (gPKH > 0, see loop.GemmPool):
    the conv rows that a chunk of pool rows reads are computed into the
-   thread's scratch (gemm_part on those columns, with bias and ReLU) and
-   pooled from there, so the conv's result is never stored whole
-   (ResNet-18's stem wrote 3.2 MB that its max pool read back). Rows
-   shared by consecutive chunks (a window taller than its stride) are
-   moved to the front of the scratch, not recomputed. The pool takes the
-   maximum as the loop code does: v = acc < x ? x : acc. */
+   thread's scratch (gemm_part on those columns, with bias and ReLU, from
+   the input rows they read, padded into the scratch too) and pooled from
+   there, so neither the conv's result nor a padded copy of the whole
+   input is stored (ResNet-18's stem wrote 3.2 MB that its max pool read
+   back, and padding its input before the product took 120-170 us, bound
+   by memory). Rows shared by consecutive chunks (a window taller than
+   its stride) are moved to the front of the scratch, not recomputed. The
+   pool takes the maximum as the loop code does: v = acc < x ? x : acc. */
 static int64_t pool_chunk_rows(const int64_t *g) {
   /* pool rows per chunk: conv rows of all channels in about 64 KiB (at
      least one window); the buffers a chunk touches are touched again by
@@ -677,12 +682,31 @@ static void pool_row(const int64_t *g, const float *s, int64_t r0, int64_t r1, i
   }
 }
 
+/* the scratch of gemm_pooled_part: conv rows (M·cap·OW), a row of
+   maxima (OW), the padded input band (C channels of hb rows) */
+typedef struct { int64_t cap, hb, Wp, Wq; } pooled_geom;
+static pooled_geom pooled_sizes(const int64_t *g) {
+  pooled_geom s;
+  s.cap = (pool_chunk_rows(g) - 1) * g[gPSH] + g[gPKH];
+  s.hb = (s.cap - 1) * g[gSH] + (g[gKH] - 1) * g[gDH] + 1;
+  s.Wp = (g[gOW] - 1) * g[gSW] + (g[gKW] - 1) * g[gDW] + 1;
+  s.Wq = (s.Wp + g[gSW] - 1) / g[gSW];
+  return s;
+}
+static int64_t pooled_scratch(const int64_t *g) {
+  const pooled_geom s = pooled_sizes(g);
+  return (g[gM] * s.cap * g[gOW] + g[gOW] + 15) / 16 * 16 + g[gCC] * s.hb * g[gSW] * s.Wq + 64;
+}
+
 /* pool rows [q0, q1) of image item */
 static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t q0, int64_t q1, float *buf, float *s) {
   const int64_t M = g[gM], OH = g[gOH], OW = g[gOW], POH = g[gPOH], POW = g[gPOW];
-  const int64_t PKH = g[gPKH], PSH = g[gPSH], PPH = g[gPPH];
-  const int64_t Q = pool_chunk_rows(g), cap = (Q - 1) * PSH + PKH, ld = cap * OW;
-  float *rm = s + M * ld;
+  const int64_t PKH = g[gPKH], PSH = g[gPSH], PPH = g[gPPH], C = g[gCC];
+  const pooled_geom z = pooled_sizes(g);
+  const int64_t Q = pool_chunk_rows(g), ld = z.cap * OW, rowlen = g[gSW] * z.Wq;
+  float *rm = s + M * ld, *band = s + (M * ld + OW + 15) / 16 * 16;
+  const pad_job pj = { g, p[1], 0, z.Wp, z.Wq, 0 };
+  const padded xb = { band, z.hb, z.Wq, 0 };
   int64_t gl[gLen];
   memcpy(gl, g, sizeof(gl));
   gl[gB0] = gl[gB1] = 1;
@@ -700,8 +724,11 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
       c0 = h1;
     }
     if (c0 < r1) {
+      /* the padded input rows that conv rows [c0, r1) read */
+      const int64_t ih0 = c0 * g[gSH], ih1 = (r1 - 1) * g[gSH] + (g[gKH] - 1) * g[gDH] + 1;
+      for (int64_t c = 0; c < C; c++) pad_plane(&pj, item, c, ih0, ih1, band + c * z.hb * rowlen);
       float *pp[6] = { p[0], p[1], s + (c0 - r0) * OW, (float *)BM, NULL, NULL };
-      gemm_part(gl, pp, 0, M, 0, (r1 - c0) * OW, buf, item * cpad.plane + c0 * g[gSH] * g[gSW] * cpad.Wq);
+      gemm_part(gl, pp, 0, M, 0, (r1 - c0) * OW, buf, &xb);
     }
     h0 = r0; h1 = r1;
     for (int64_t m = 0; m < M; m++)
@@ -723,8 +750,7 @@ static void pooled_task(void *ctx, int64_t lo, int64_t hi) {
 }
 
 static void gemm_pooled(const int64_t *g, float **p, int T) {
-  const int64_t Q = pool_chunk_rows(g), cap = (Q - 1) * g[gPSH] + g[gPKH];
-  ensure_scratch(nthreads, g[gM] * cap * g[gOW] + g[gOW] + 64);
+  ensure_scratch(nthreads, pooled_scratch(g));
   pooled_job job = { g, p, imin(T, g[gPOH]) };
   const int64_t units = g[gB0] * job.parts;
   if (T <= 1 || units < 2) pooled_task(&job, 0, units);
@@ -941,7 +967,7 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], scratchbuf[wdc_tid]);
       continue;
     }
-    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid], 0);
+    if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid], &cpad);
   }
 }
 
@@ -1405,13 +1431,9 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     else gemm_ref(g, p);
     return;
   }
+  if (g[gPKH]) { gemm_pooled(g, p, T); return; } /* fused max pool: pads per chunk */
   cpad.xp = NULL;
   if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
-  if (g[gPKH]) { /* fused max pool */
-    if (!cpad.xp) { gemm_pooled_ref(g, p); return; }
-    gemm_pooled(g, p, T);
-    return;
-  }
 #if NRH > 0
   if (g[gAPacked] == 4) { /* direct conv product: threads split the output rows */
     if (!cpad.xp || K > KC) { gemm_ref(g, p); return; }
