@@ -66,14 +66,8 @@ func TestCExampleUnderASan(t *testing.T) {
 // pool that the product applies itself, on rows wide enough for several
 // chunks of pool rows on each of two threads.
 func pooledStem(t *testing.T) *ir.Graph {
-	g := ir.NewGraph("pooled_stem")
-	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{1, 3, 20, 300}}, ir.Pos{})
-	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 37) }
-	y, err := g.AddNode("conv", "conv", []*ir.Value{x, cst("w", ir.Shape{20, 3, 7, 7}), cst("b", ir.Shape{20})},
-		ir.Attrs{"pads": ir.IntsAttr(3, 3, 3, 3), "strides": ir.IntsAttr(2, 2)}, ir.Pos{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, y := convGraph(t, "pooled_stem", ir.Shape{1, 3, 20, 300}, ir.Shape{20, 3, 7, 7}, 1, 2, 3, 37)
+	var err error
 	if y, err = g.AddNode("relu", "relu", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
 		t.Fatal(err)
 	}

@@ -262,14 +262,8 @@ func TestGemmDirectConv(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
-				g := ir.NewGraph(c.name)
-				x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: c.x}, ir.Pos{})
-				cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 23) }
-				y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", c.w), cst("b", ir.Shape{c.w[0]})},
-					ir.Attrs{"group": ir.IntAttr(c.group), "pads": ir.IntsAttr(c.pad, c.pad, c.pad, c.pad), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				g, y := convGraph(t, c.name, c.x, c.w, c.group, c.stride, c.pad, 23)
+				var err error
 				if c.residual {
 					e, _ := g.AddInput("e", y.Type, ir.Pos{})
 					if y, err = g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{}); err != nil {
@@ -319,6 +313,22 @@ func TestGemmPackedB(t *testing.T) {
 		}
 		compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
 	}
+}
+
+// convGraph starts a graph named name: an input x of shape xs, a conv
+// "y" of it with patterned weights of shape ws (patternConst, period)
+// and bias, returned with the conv's result.
+func convGraph(t *testing.T, name string, xs, ws ir.Shape, group, stride, pad int64, period int) (*ir.Graph, *ir.Value) {
+	t.Helper()
+	g := ir.NewGraph(name)
+	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: xs}, ir.Pos{})
+	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, period) }
+	y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ws), cst("b", ir.Shape{ws[0]})},
+		ir.Attrs{"group": ir.IntAttr(group), "pads": ir.IntsAttr(pad, pad, pad, pad), "strides": ir.IntsAttr(stride, stride)}, ir.Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, y
 }
 
 // patternConst adds to g a constant of shape s holding a fixed pattern,
@@ -377,14 +387,7 @@ func TestGemmPooledConv(t *testing.T) {
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
-				g := ir.NewGraph(c.name)
-				x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: c.x}, ir.Pos{})
-				cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 29) }
-				y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", c.w), cst("b", ir.Shape{c.w[0]})},
-					ir.Attrs{"pads": ir.IntsAttr(c.pad, c.pad, c.pad, c.pad), "strides": ir.IntsAttr(c.stride, c.stride)}, ir.Pos{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				g, y := convGraph(t, c.name, c.x, c.w, 1, c.stride, c.pad, 29)
 				r, err := g.AddNode("relu", "r", []*ir.Value{y}, nil, ir.Pos{})
 				if err != nil {
 					t.Fatal(err)
