@@ -73,9 +73,14 @@ void wdc_ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, 
 
 #define PACK_FLOATS ((int64_t)KC * MC + (int64_t)KC * NC + 64)
 static float *packbuf[WDC_MAX_THREADS];
+#ifndef WDC_GEMM_REF /* tests (-DWDC_GEMM_REF): every product on the reference path, which runs when memory is short */
+#define WDC_GEMM_REF 0
+#endif
 
 static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+/* the input extent that n outputs of a window k wide (stride s, dilation d) read */
+static inline int64_t win_extent(int64_t n, int64_t s, int64_t k, int64_t d) { return (n - 1) * s + (k - 1) * d + 1; }
 
 /* ensure_buffers allocates the pack buffers of threads [0, n); returns
    the number available (a prefix). */
@@ -383,7 +388,7 @@ static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
 static int pad_input(const int64_t *g, const float *x0) {
   const int64_t C = g[gCC], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
   const int64_t DH = g[gDH], DW = g[gDW], OH = g[gOH], OW = g[gOW];
-  const int64_t Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
+  const int64_t Hp = win_extent(OH, SH, KH, DH), Wp = win_extent(OW, SW, KW, DW);
   const int64_t Wq = (Wp + SW - 1) / SW, rowlen = SW * Wq, plane = C * Hp * rowlen;
   const int64_t items = g[gB0] * g[gB1], need = items * plane + 64;
   if (need > padcap) {
@@ -682,14 +687,16 @@ static void pool_row(const int64_t *g, const float *s, int64_t r0, int64_t r1, i
   }
 }
 
-/* the scratch of gemm_pooled_part: conv rows (M·cap·OW), a row of
-   maxima (OW), the padded input band (C channels of hb rows) */
-typedef struct { int64_t cap, hb, Wp, Wq; } pooled_geom;
+/* the scratch of gemm_pooled_part: conv rows (M·cap·OW: the cap rows
+   that q pool rows read), a row of maxima (OW), the padded input band
+   (C channels of hb rows) */
+typedef struct { int64_t q, cap, hb, Wp, Wq; } pooled_geom;
 static pooled_geom pooled_sizes(const int64_t *g) {
   pooled_geom s;
-  s.cap = (pool_chunk_rows(g) - 1) * g[gPSH] + g[gPKH];
-  s.hb = (s.cap - 1) * g[gSH] + (g[gKH] - 1) * g[gDH] + 1;
-  s.Wp = (g[gOW] - 1) * g[gSW] + (g[gKW] - 1) * g[gDW] + 1;
+  s.q = pool_chunk_rows(g);
+  s.cap = win_extent(s.q, g[gPSH], g[gPKH], 1);
+  s.hb = win_extent(s.cap, g[gSH], g[gKH], g[gDH]);
+  s.Wp = win_extent(g[gOW], g[gSW], g[gKW], g[gDW]);
   s.Wq = (s.Wp + g[gSW] - 1) / g[gSW];
   return s;
 }
@@ -703,7 +710,7 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
   const int64_t M = g[gM], OH = g[gOH], OW = g[gOW], POH = g[gPOH], POW = g[gPOW];
   const int64_t PKH = g[gPKH], PSH = g[gPSH], PPH = g[gPPH], C = g[gCC];
   const pooled_geom z = pooled_sizes(g);
-  const int64_t Q = pool_chunk_rows(g), ld = z.cap * OW, rowlen = g[gSW] * z.Wq;
+  const int64_t Q = z.q, ld = z.cap * OW, rowlen = g[gSW] * z.Wq;
   float *rm = s + M * ld, *band = s + (M * ld + OW + 15) / 16 * 16;
   const pad_job pj = { g, p[1], 0, z.Wp, z.Wq, 0 };
   const padded xb = { band, z.hb, z.Wq, 0 };
@@ -725,7 +732,7 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
     }
     if (c0 < r1) {
       /* the padded input rows that conv rows [c0, r1) read */
-      const int64_t ih0 = c0 * g[gSH], ih1 = (r1 - 1) * g[gSH] + (g[gKH] - 1) * g[gDH] + 1;
+      const int64_t ih0 = c0 * g[gSH], ih1 = ih0 + win_extent(r1 - c0, g[gSH], g[gKH], g[gDH]);
       for (int64_t c = 0; c < C; c++) pad_plane(&pj, item, c, ih0, ih1, band + c * z.hb * rowlen);
       float *pp[6] = { p[0], p[1], s + (c0 - r0) * OW, (float *)BM, NULL, NULL };
       gemm_part(gl, pp, 0, M, 0, (r1 - c0) * OW, buf, &xb);
@@ -1360,7 +1367,7 @@ static void wdc_winograd(const int64_t *g, float **p) {
      by one core and read by the other cost more than the halo rows
      padded twice) */
   job.band = T > 1;
-  const int64_t Hp = (Th - 1) * m + A, Wp = (Tw - 1) * m + A, Wq = (Wp + m - 1) / m;
+  const int64_t Hp = win_extent(Th, m, A, 1), Wp = win_extent(Tw, m, A, 1), Wq = (Wp + m - 1) / m;
   pad_job pj = { job.gw, p[1], Hp, Wp, Wq, C * Hp * m * Wq };
   job.pad = pj;
   const int64_t hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A); /* the most rows a band takes */
@@ -1422,11 +1429,7 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     else wdc_parallel_for(gemv_task, &job, job.parts);
     return;
   }
-#ifdef WDC_GEMM_REF /* tests: the reference path, which runs when memory is short */
-  if (!packbuf[0] || 1) {
-#else
-  if (!packbuf[0]) {
-#endif
+  if (!packbuf[0] || WDC_GEMM_REF) {
     if (g[gPKH]) gemm_pooled_ref(g, p);
     else gemm_ref(g, p);
     return;
