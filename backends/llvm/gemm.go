@@ -84,7 +84,8 @@ func (u Microkernel) valid() error {
 //
 // element (i, k) of A at a[koff[k] + i], with no epilogue: the rows are
 // output pixels of one conv output row, read from the padded input
-// without an im2col copy (see directConv).
+// without an im2col copy (see directConv). wdc_ukd and wdc_ukd_R are the
+// same at full width (NR columns).
 func (mod *module) emitMicrokernel(u Microkernel) {
 	fma := mod.m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), types.NewVector(uint64(u.VW), f32), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)))
 	mod.emitUkr(u, u.MR, u.NV, "wdc_ukr", fma, false)
@@ -99,6 +100,10 @@ func (mod *module) emitMicrokernel(u Microkernel) {
 		mod.emitUkr(u, u.MR, u.NV/2, "wdc_ukdh", fma, true)
 		for r := 1; r < u.MR; r++ {
 			mod.emitUkr(u, r, u.NV/2, fmt.Sprintf("wdc_ukdh_%d", r), fma, true)
+		}
+		mod.emitUkr(u, u.MR, u.NV, "wdc_ukd", fma, true)
+		for r := 1; r < u.MR; r++ {
+			mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukd_%d", r), fma, true)
 		}
 	}
 }
@@ -324,17 +329,31 @@ func packWinograd(g *loop.Gemm, w []float32, mr int) []float32 {
 }
 
 // directConv reports whether a conv product with constant weights runs
-// "direct": at most NR/2 output channels (one vector of the half-width
-// microkernel) as the columns, the output pixels of one output row as
-// the rows read in place from the padded input (wdc_ukdh: no im2col
-// copy), in one K block, when that computes fewer vector FMAs than the
-// usual form (M rows by ⌈N/NR⌉ panels of NV vectors) would. LeNet-5's
-// second conv (16 channels, 10×10 outputs, K = 150): 100 against 128
-// per tap, and its packing was a quarter of the model's time.
+// "direct": the output pixels of one output row are the microkernel's
+// rows, read in place from the padded input (wdc_ukd, wdc_ukdh: no im2col
+// copy), the output channels its columns, each tile transposed into the
+// output. Two cases:
+//
+//   - at most NR/2 output channels (one vector of the half-width
+//     kernels), when that computes fewer vector FMAs than the usual form
+//     (M rows by ⌈N/NR⌉ panels of NV vectors) would. LeNet-5's second
+//     conv (16 channels, 10×10 outputs, K = 150): 100 against 128 per
+//     tap, and its packing was a quarter of the model's time.
+//   - more channels, NR at a time: strided convs whose output rows fill
+//     the MR-row tiles to at least 90%. A strided conv's im2col panels
+//     are a copy of K floats per pixel the direct form does not make; in
+//     ResNet-18 on two threads its stage-2 3×3 stride-2 conv took 587 →
+//     387 µs, the 1×1 stride-2 downsampling convs 168 → 103 and 111 →
+//     99 µs (the usual form packed B on both threads; 7×7 outputs stay
+//     swapped, half of the 14-row tiles would be empty).
 func directConv(g *loop.Gemm, u Microkernel) bool {
 	c := g.Conv
-	if c == nil || u.NV%2 != 0 || g.M > u.NR()/2 || g.K > kcBlock || g.BiasN >= 0 {
+	if c == nil || u.NV%2 != 0 || g.BiasN >= 0 {
 		return false
+	}
+	if g.M > u.NR()/2 {
+		tiles := (c.OW + u.MR - 1) / u.MR
+		return (c.SH > 1 || c.SW > 1) && c.OW*10 >= tiles*u.MR*9
 	}
 	direct := int64(g.N)
 	usual := int64(g.M) * int64(u.NV) * int64((g.N+u.NR()-1)/u.NR())

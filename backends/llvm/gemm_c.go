@@ -25,6 +25,7 @@ func gemmDefines(u Microkernel) string {
 	// the direct half-width kernels (A in place through offsets)
 	b.WriteString("typedef void (*wdc_ukd_fn)" + ukdParams)
 	ukrTable(&b, u, "wdc_ukd_fn", ukdParams, "wdc_ukdh", "ukdh_rows")
+	ukrTable(&b, u, "wdc_ukd_fn", ukdParams, "wdc_ukd", "ukd_rows")
 	return b.String()
 }
 
@@ -530,41 +531,146 @@ static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, flo
 }
 
 #if NRH > 0
-/* Direct conv product (gAPacked == 4, see directConv in gemm.go: at most
-   NRH output channels, K <= KC, the weights as NR-column panels of A^T):
-   for output rows [r0, r1) of all batch items (row = item*OH + oh), runs
-   of up to MR output pixels of one row are the microkernel's rows, read
-   in place from the padded, column-phased input (xp + koff[k] + pixel:
-   consecutive outputs of a row are consecutive floats there, whatever
-   the stride), the channels its first NRH columns; each tile is then
-   transposed into C with bias, residual and ReLU. */
-static void gemm_direct(const int64_t *g, float **p, int64_t r0, int64_t r1) {
-  const int64_t K = g[gK], M = g[gM], OH = g[gOH], OW = g[gOW], ldc = g[gCRS];
-  const int64_t rowstep = g[gSH] * g[gSW] * cpad.Wq;
-  int64_t koff[KC];
-  tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
+/* Direct conv product (gAPacked == 4, see directConv in gemm.go: the
+   weights as NR-column panels of A^T): runs of up to MR output pixels of
+   one output row are the microkernel's rows, read in place from a padded,
+   column-phased copy of the input (x + koff[k] + pixel: consecutive
+   outputs of a row are consecutive floats there, whatever the stride),
+   NR output channels its columns (NRH, the half-width kernels, when the
+   conv has no more); each tile is then transposed into C with bias,
+   residual and ReLU. */
+#if defined(__AVX512F__)
+/* tr16 transposes the 16×16 block r (r[i] its row i) in registers:
+   pairs of rows interleaved, then pairs of pairs, then 128-bit blocks */
+static inline __attribute__((always_inline)) void tr16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int k = 0; k < 8; k++) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  /* u[4k + c]: column 4L + c of rows 4k .. 4k+3 in 128-bit block L */
+  for (int k = 0; k < 4; k++) {
+    __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 2]);
+    __m512d c = _mm512_castps_pd(t[4 * k + 1]), d = _mm512_castps_pd(t[4 * k + 3]);
+    u[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int c = 0; c < 4; c++) {
+    __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+  }
+}
+#endif
+
+/* direct_store writes the r×mc tile ct (pixel i, channel m at ct[i·NR +
+   m]) into C transposed (channel m's r pixels at C + m·ldc), with the
+   bias per channel, the residual (laid out like C) and ReLU in the
+   epilogue's order */
+static void direct_store(const float *ct, int64_t r, int64_t mc, float *C, int64_t ldc, const float *BM, const float *ADD, int relu) {
+#if defined(__AVX512F__) && MR <= 16
+  const __mmask16 km = (__mmask16)((1u << r) - 1);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t h = 0; h < mc; h += 16) {
+    __m512 v[16];
+    for (int i = 0; i < 16; i++) v[i] = i < r ? _mm512_load_ps(ct + i * NR + h) : zero;
+    tr16(v);
+    for (int64_t j = 0; j < 16 && h + j < mc; j++) {
+      __m512 x = v[j];
+      if (BM) x = _mm512_add_ps(x, _mm512_set1_ps(BM[h + j]));
+      if (ADD) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(km, ADD + (h + j) * ldc));
+      if (relu) x = _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), zero);
+      _mm512_mask_storeu_ps(C + (h + j) * ldc, km, x);
+    }
+  }
+#else
+  for (int64_t m = 0; m < mc; m++) {
+    float *d = C + m * ldc;
+    const float *a = ADD ? ADD + m * ldc : NULL;
+    const float b = BM ? BM[m] : 0.0f;
+    for (int64_t i = 0; i < r; i++) {
+      float v = ct[i * NR + m] + b;
+      if (a) v += a[i];
+      d[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+  }
+#endif
+}
+
+/* gemm_direct: nrows output rows of one image item (group), channel
+   panels [p0, p1) (weights W, bias BM or NULL): row r reads the padded
+   copy at x + r·SH·SW·Wq, its taps at koff, and is written at C + r·OW
+   (channel m at + m·ldc; the residual ADD, when not NULL, alike) */
+static void gemm_direct(const int64_t *g, const float *W, const float *BM, const float *x, int64_t Wq, const int64_t *koff,
+                        int64_t nrows, int64_t p0, int64_t p1, float *C, int64_t ldc, const float *ADD) {
+  const int64_t K = g[gK], M = g[gM], OW = g[gOW], rowstep = g[gSH] * g[gSW] * Wq;
   float ct[MR * NR] __attribute__((aligned(64)));
   const int relu = (int)g[gRelu];
-  for (int64_t row = r0; row < r1; row++) {
-    const int64_t item = row / OH, oh = row % OH, b0 = item / g[gB1], b1 = item % g[gB1];
-    const float *AP = p[0] + b1 * g[gAPB1], *XP = cpad.xp + item * cpad.plane + oh * rowstep;
-    const int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
-    float *C = p[2] + coff + oh * OW;
-    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
-    const float *ADD = p[5] ? p[5] + coff + oh * OW : NULL;
-    for (int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
-      const int64_t r = imin(MR, OW - ow0);
-      ukdh_rows[r](K, XP + ow0, koff, AP, ct, NR, 0);
-      for (int64_t m = 0; m < M; m++) {
-        float *d = C + m * ldc + ow0;
-        const float *a = ADD ? ADD + m * ldc + ow0 : NULL;
-        const float b = BM ? BM[m] : 0.0f;
-        for (int64_t i = 0; i < r; i++) {
-          float v = ct[i * NR + m] + b;
-          if (a) v += a[i];
-          d[i] = relu && v < 0.0f ? 0.0f : v;
-        }
+  const wdc_ukd_fn *ukd = M > NRH ? ukd_rows : ukdh_rows;
+  for (int64_t pn = p0; pn < p1; pn++) {
+    const int64_t m0 = pn * NR, mc = imin(NR, M - m0);
+    for (int64_t r = 0; r < nrows; r++) {
+      const float *XP = x + r * rowstep;
+      float *Cr = C + m0 * ldc + r * OW;
+      const float *Ar = ADD ? ADD + m0 * ldc + r * OW : NULL;
+      for (int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
+        const int64_t n = imin(MR, OW - ow0);
+        ukd[n](K, XP + ow0, koff, W + m0 * K, ct, NR, 0);
+        direct_store(ct, n, mc, Cr + ow0, ldc, BM ? BM + m0 : NULL, Ar ? Ar + ow0 : NULL, relu);
       }
+    }
+  }
+}
+
+/* output rows [oh0, oh1) of image item it of the conv's own output */
+static void direct_rows(const int64_t *g, float **p, int64_t it, int64_t oh0, int64_t oh1, const float *x, int64_t Wq,
+                        const int64_t *koff, int64_t p0, int64_t p1) {
+  const int64_t b0 = it / g[gB1], b1 = it % g[gB1], coff = b0 * g[gCB0] + b1 * g[gCB1] + oh0 * g[gOW];
+  gemm_direct(g, p[0] + b1 * g[gAPB1], p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL, x, Wq, koff, oh1 - oh0, p0, p1,
+              p[2] + coff, g[gCRS], p[5] ? p[5] + coff : NULL);
+}
+
+/* output rows per chunk of the row-split direct product: the padded input
+   band they read (all channels) in about 128 KiB of the thread's scratch */
+static int64_t direct_chunk_rows(const int64_t *g, int64_t rowlen) {
+  const int64_t per = g[gCC] * g[gSH] * rowlen;
+  return imax(1, ((1 << 15) - g[gCC] * (g[gKH] - 1) * g[gDH] * rowlen) / imax(1, per));
+}
+
+typedef struct { const int64_t *g; float **p; int64_t parts; int split_rows; int64_t Wp, Wq; } direct_job;
+
+/* one thread's part of the direct product: with split_rows, output rows of
+   every item in chunks, each padding the input rows it reads into the
+   thread's scratch (they are then in the core that reads them); else
+   channel panels of every row, from the whole padded input (cpad) */
+static void direct_task(void *ctx, int64_t lo, int64_t hi) {
+  const direct_job *j = ctx;
+  const int64_t *g = j->g;
+  const int64_t OH = g[gOH], K = g[gK], panels = (g[gM] + NR - 1) / NR, items = g[gB0] * g[gB1];
+  int64_t koff[K];
+  for (int64_t t = lo; t < hi; t++) {
+    if (!j->split_rows) {
+      tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
+      for (int64_t it = 0; it < items; it++)
+        direct_rows(g, j->p, it, 0, OH, cpad.xp + it * cpad.plane, cpad.Wq, koff, panels * t / j->parts, panels * (t + 1) / j->parts);
+      continue;
+    }
+    const int64_t rowlen = g[gSW] * j->Wq, ch = direct_chunk_rows(g, rowlen);
+    const pad_job pj = { g, j->p[1], 0, j->Wp, j->Wq, 0 };
+    float *band = scratchbuf[wdc_tid];
+    const int64_t rows = items * OH, r0 = rows * t / j->parts, r1 = rows * (t + 1) / j->parts;
+    for (int64_t r = r0; r < r1;) {
+      const int64_t it = r / OH, oh0 = r % OH, oh1 = imin(OH, imin(oh0 + ch, oh0 + r1 - r));
+      const int64_t ih0 = oh0 * g[gSH], hb = win_extent(oh1 - oh0, g[gSH], g[gKH], g[gDH]);
+      for (int64_t c = 0; c < g[gCC]; c++) pad_plane(&pj, it, c, ih0, ih0 + hb, band + c * hb * rowlen);
+      tap_offsets(g, hb, j->Wq, 0, K, koff);
+      direct_rows(g, j->p, it, oh0, oh1, band, j->Wq, koff, 0, panels);
+      r += oh1 - oh0;
     }
   }
 }
@@ -720,6 +826,8 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
   gl[gCRS] = ld;
   const float *BM = p[3] ? p[3] + item * g[gBMB0] : NULL;
   float *Y = p[2] + item * M * POH * POW;
+  int64_t koff[g[gAPacked] == 4 ? g[gK] : 1];
+  if (g[gAPacked] == 4) tap_offsets(g, z.hb, z.Wq, 0, g[gK], koff);
   int64_t h0 = 0, h1 = 0; /* conv rows held in s */
   for (int64_t a = q0; a < q1; a += Q) {
     const int64_t b = imin(q1, a + Q);
@@ -734,8 +842,15 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
       /* the padded input rows that conv rows [c0, r1) read */
       const int64_t ih0 = c0 * g[gSH], ih1 = ih0 + win_extent(r1 - c0, g[gSH], g[gKH], g[gDH]);
       for (int64_t c = 0; c < C; c++) pad_plane(&pj, item, c, ih0, ih1, band + c * z.hb * rowlen);
-      float *pp[6] = { p[0], p[1], s + (c0 - r0) * OW, (float *)BM, NULL, NULL };
-      gemm_part(gl, pp, 0, M, 0, (r1 - c0) * OW, buf, &xb);
+#if NRH > 0
+      if (g[gAPacked] == 4) {
+        gemm_direct(g, p[0], BM, band, z.Wq, koff, r1 - c0, 0, (M + NR - 1) / NR, s + (c0 - r0) * OW, ld, NULL);
+      } else
+#endif
+      {
+        float *pp[6] = { p[0], p[1], s + (c0 - r0) * OW, (float *)BM, NULL, NULL };
+        gemm_part(gl, pp, 0, M, 0, (r1 - c0) * OW, buf, &xb);
+      }
     }
     h0 = r0; h1 = r1;
     for (int64_t m = 0; m < M; m++)
@@ -937,12 +1052,6 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
 
 typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
 
-#if NRH > 0
-static void direct_task(void *ctx, int64_t lo, int64_t hi) {
-  const gemm_job *j = ctx;
-  gemm_direct(j->g, j->p, lo, hi);
-}
-#endif
 
 static void gemv_task(void *ctx, int64_t lo, int64_t hi) {
   gemm_job *j = ctx;
@@ -1435,17 +1544,28 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     return;
   }
   if (g[gPKH]) { gemm_pooled(g, p, T); return; } /* fused max pool: pads per chunk */
-  cpad.xp = NULL;
-  if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
 #if NRH > 0
-  if (g[gAPacked] == 4) { /* direct conv product: threads split the output rows */
-    if (!cpad.xp || K > KC) { gemm_ref(g, p); return; }
-    const int64_t rows = g[gB0] * g[gB1] * g[gOH];
-    if (T <= 1 || rows < 2) gemm_direct(g, p, 0, rows);
-    else wdc_parallel_for(direct_task, &job, rows);
+  if (g[gAPacked] == 4) { /* direct conv product */
+    const int64_t panels = (M + NR - 1) / NR, rows = g[gB0] * g[gB1] * g[gOH];
+    const int64_t Wp = win_extent(g[gOW], g[gSW], g[gKW], g[gDW]), Wq = (Wp + g[gSW] - 1) / g[gSW];
+    const int64_t plane = g[gCC] * win_extent(g[gOH], g[gSH], g[gKH], g[gDH]) * g[gSW] * Wq;
+    /* threads split the output channels when the weights are larger than
+       the padded input (each thread then reads all of the input), else
+       the output rows (each reads all of the weights) */
+    direct_job job = { g, p, T, 1, Wp, Wq };
+    if (T > 1 && panels >= T && (double)M * K > (double)g[gB0] * g[gB1] * plane) job.split_rows = 0;
+    if (job.split_rows) {
+      if (rows < job.parts) job.parts = rows;
+      const int64_t rowlen = g[gSW] * Wq;
+      ensure_scratch(nthreads, g[gCC] * win_extent(direct_chunk_rows(g, rowlen), g[gSH], g[gKH], g[gDH]) * rowlen + 64);
+    } else if (!pad_input(g, p[1])) { gemm_ref(g, p); return; }
+    if (job.parts <= 1) direct_task(&job, 0, 1);
+    else wdc_parallel_for(direct_task, &job, job.parts);
     return;
   }
 #endif
+  cpad.xp = NULL;
+  if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
   if (g[gAPacked] == 2) { /* swapped conv product: threads split the output channels */
     if (!cpad.xp) { gemm_ref(g, p); return; }
     int64_t mt = (M + NR - 1) / NR;

@@ -240,16 +240,21 @@ func buildLL(t *testing.T, g *ir.Graph, opts llvm.Options) string {
 	return ll
 }
 
-// TestGemmDirectConv: convs with as many output channels per group as
-// the half-width microkernel has columns run "direct" (output pixels of
-// one row read in place from the padded input, no im2col copy): LeNet-5's
-// second conv, stride 2 with padding, a residual and ReLU on batch 2,
-// groups with rows longer than MR (several runs per row) on 1-3 threads.
+// TestGemmDirectConv: conv products that run "direct" (output pixels of
+// one row read in place from the padded input, no im2col copy). With as
+// many output channels per group as the half-width microkernel has
+// columns: LeNet-5's second conv, stride 2 with padding, a residual and
+// ReLU on batch 2, groups with rows longer than MR (several runs per
+// row). Strided convs with more channels, NR at a time: a last channel
+// panel part empty, with a residual on batch 2 (threads split the output
+// rows, each padding the input rows it reads); weights larger than the
+// input (threads split the channel panels); K over one KC block; a 1×1
+// stride-2 downsampling conv. 1-3 threads, AVX2 and host kernels.
 func TestGemmDirectConv(t *testing.T) {
 	needClang(t)
-	direct := regexp.MustCompile(`i64 4, i64 \d+, i64 0, i64 0` + regexp.QuoteMeta(noPool))
+	direct := regexp.MustCompile(`i64 4, i64 [^,]+, i64 0, i64 0` + regexp.QuoteMeta(noPool))
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
-		m := u.NR() / 2
+		m, nr := u.NR()/2, u.NR()
 		cases := []struct {
 			name               string
 			x, w               ir.Shape
@@ -259,6 +264,11 @@ func TestGemmDirectConv(t *testing.T) {
 			{"lenet_conv2", ir.Shape{1, 6, 14, 14}, ir.Shape{m, 6, 5, 5}, 1, 1, 0, false},
 			{"strided_residual", ir.Shape{2, 3, 17, 19}, ir.Shape{m, 3, 3, 3}, 1, 2, 1, true},
 			{"groups_long_rows", ir.Shape{2, 8, 24, 37}, ir.Shape{2 * m, 4, 3, 3}, 2, 1, 1, false},
+			// full width: 28 outputs a row fill MR = 14 and 6 row tiles
+			{"wide_partial_panel_residual", ir.Shape{2, 24, 9, 56}, ir.Shape{2*nr + 3, 24, 3, 3}, 1, 2, 1, true},
+			{"wide_channel_split", ir.Shape{1, 16, 5, 56}, ir.Shape{6*nr + 5, 16, 3, 3}, 1, 2, 1, false},
+			{"wide_k_blocks", ir.Shape{1, 64, 15, 56}, ir.Shape{nr + 3, 64, 3, 3}, 1, 2, 1, false},
+			{"wide_downsample_residual", ir.Shape{2, 24, 12, 56}, ir.Shape{2 * nr, 24, 1, 1}, 1, 2, 0, true},
 		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
@@ -277,7 +287,7 @@ func TestGemmDirectConv(t *testing.T) {
 				g.Outputs = []*ir.Value{z}
 				ll := buildLL(t, g, llvm.Options{Microkernel: u})
 				if !direct.MatchString(ll) { // the descriptor: gAPacked = 4, the group stride, no packed B, no Winograd
-					t.Fatalf("the conv did not run direct")
+					t.Fatalf("the conv did not run direct: %s", regexp.MustCompile(`@geom_[^\n]*`).FindString(ll))
 				}
 				compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
 			})
@@ -367,7 +377,8 @@ func TestLargeWeights(t *testing.T) {
 // shared by consecutive chunks, kept not recomputed), strides wider than
 // the window, ceil mode with asymmetric pads, batch 2 and more rows than
 // one microkernel tile; rows wide enough that each chunk holds one pool
-// row; 1-3 threads, AVX2 and host kernels.
+// row; a stem whose conv rows the direct product computes; 1-3 threads,
+// AVX2 and host kernels.
 func TestGemmPooledConv(t *testing.T) {
 	needClang(t)
 	defer llvm.SetFusePoolMin(1)()
@@ -380,6 +391,7 @@ func TestGemmPooledConv(t *testing.T) {
 		ceil        bool
 	}{
 		{"stem", ir.Shape{1, 3, 40, 44}, ir.Shape{20, 3, 7, 7}, 2, 3, 3, 2, []int64{1, 1, 1, 1}, false},
+		{"stem_direct", ir.Shape{1, 3, 40, 56}, ir.Shape{40, 3, 7, 7}, 2, 3, 3, 2, []int64{1, 1, 1, 1}, false},
 		{"overlap2_wide", ir.Shape{1, 2, 9, 600}, ir.Shape{64, 2, 3, 3}, 1, 1, 3, 1, []int64{1, 1, 1, 1}, false},
 		{"gaps_batch2", ir.Shape{2, 5, 23, 30}, ir.Shape{33, 5, 3, 3}, 1, 1, 2, 3, []int64{0, 0, 0, 0}, false},
 		{"ceil_asym_wide", ir.Shape{1, 4, 15, 700}, ir.Shape{40, 4, 3, 3}, 2, 1, 3, 2, []int64{0, 1, 2, 0}, true},
@@ -404,6 +416,12 @@ func TestGemmPooledConv(t *testing.T) {
 				ll := buildLL(t, g, llvm.Options{Microkernel: u})
 				if n := strings.Count(ll, "define internal void @k"); n != 1 || !strings.Contains(ll, "@k0_r_p(") {
 					t.Fatalf("%d kernels, want the pool fused into the conv's (k0_r_p)", n)
+				}
+				// 28 outputs a row: the direct product (gAPacked = 4) computes the conv
+				// rows; stride 1: the usual product (others depend on MR)
+				d := regexp.MustCompile(`i64 4, i64 [^,]+, i64 0, i64 0, i64 [1-9]`).MatchString(ll)
+				if c.name == "stem_direct" && !d || c.stride == 1 && d {
+					t.Fatalf("direct product %v, want %v", d, !d)
 				}
 				compileRun(t, g, randomFeeds(g, 5), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
 				// the reference path (taken without pack buffers) pools too

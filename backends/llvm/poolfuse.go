@@ -16,12 +16,12 @@ var fusePoolMin = 1 << 18
 // (see gemm_pooled in the C driver), and the index of the pool's group;
 // nil when there is none. The pool must be the result's only reader,
 // alone in its group, 2-D, f32, without dilation; the product one whose
-// tiles the usual driver computes (no Winograd, swapped or direct
-// product: pack.A 0 or 1), ungrouped, with no bias per column, residual
-// or epilogue loop.
+// output rows the driver computes in any order (the usual or the direct
+// product: pack.A 0, 1 or 4; not Winograd or swapped), ungrouped, with no
+// bias per column, residual or epilogue loop.
 func fusablePool(gm *loop.Gemm, pack gemmPacking, out *ir.Value, users map[*ir.Value][]*ir.Node, isOut map[*ir.Value]bool, groups []loop.Group, at int) (*loop.GemmPool, int) {
 	c := gm.Conv
-	if c == nil || c.Winograd > 0 || pack.A > 1 || gm.Batch[1] != 1 || gm.BiasN >= 0 || gm.Add >= 0 || len(gm.Epilogue) > 0 {
+	if c == nil || c.Winograd > 0 || pack.A == 2 || pack.A == 3 || gm.Batch[1] != 1 || gm.BiasN >= 0 || gm.Add >= 0 || len(gm.Epilogue) > 0 {
 		return nil, -1
 	}
 	if isOut[out] || len(users[out]) != 1 || gm.M*gm.N*gm.Batch[0] < fusePoolMin {
