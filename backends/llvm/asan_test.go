@@ -41,8 +41,9 @@ func readFloats(t *testing.T, path string) []float32 {
 	return f
 }
 
-// TestCExampleUnderASan compiles LeNet-5, and a small network whose
-// convolutions take the Winograd driver and the strided padded copy,
+// TestCExampleUnderASan compiles LeNet-5, a small network whose
+// convolutions take the Winograd driver and the strided padded copy, a
+// stem whose product applies its max pool, and strided direct convs,
 // with AddressSanitizer, builds the example C driver (examples/c) against
 // each with its Makefile, runs it on two threads, and checks that it runs
 // clean and matches the interpreter.
@@ -60,6 +61,25 @@ func TestCExampleUnderASan(t *testing.T) {
 		defer llvm.SetFusePoolMin(1)()
 		asanRun(t, pooledStem(t), nil, "maxpool[3x3 s2,2 p1,1 -> 5x75]")
 	})
+	t.Run("strided_direct", func(t *testing.T) { asanRun(t, stridedDirect(t), nil, "") })
+}
+
+// stridedDirect is two strided convs that run direct (TestGemmDirectConv)
+// on the host kernel: a 3×3 one whose weights outweigh its input (two
+// threads split the channel panels, reading one padded copy), then a 1×1
+// one (a single thread, padding the input rows it reads per chunk).
+func stridedDirect(t *testing.T) *ir.Graph {
+	g, y := convGraph(t, "strided_direct", ir.Shape{1, 16, 3, 56}, ir.Shape{160, 16, 3, 3}, 1, 2, 1, 41)
+	var err error
+	if y, err = g.AddNode("relu", "relu", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	if y, err = g.AddNode("conv", "ds", []*ir.Value{y, patternConst(t, g, "ds.w", ir.Shape{64, 160, 1, 1}, 29), patternConst(t, g, "ds.b", ir.Shape{64}, 7)},
+		ir.Attrs{"strides": ir.IntsAttr(2, 2)}, ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{y}
+	return g
 }
 
 // pooledStem is a ResNet-like stem, conv 7×7/2 then ReLU and a 3×3/2 max

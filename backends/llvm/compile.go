@@ -378,6 +378,9 @@ func Build(g *ir.Graph, opts Options) (*Program, error) {
 				} else if directConv(gm, p.ukr) {
 					packed[av] = packA(gm, av.Const.F, p.ukr.NR())
 					k.pack.A = 4
+				} else if inplaceConv(gm, p.ukr) {
+					packed[av] = packA(gm, av.Const.F, p.ukr.MR)
+					k.pack.A = 5
 				} else if swapConv(gm, p.ukr) {
 					packed[av] = packA(gm, av.Const.F, p.ukr.NR())
 					k.pack.A = 2

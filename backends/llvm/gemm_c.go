@@ -15,6 +15,9 @@ func gemmDefines(u Microkernel) string {
 	fmt.Fprintf(&b, "#define MR %d\n#define NR %d\n#define KC %d\n#define MC %d\n#define NC %d\n", u.MR, u.NR(), kcBlock, mc, 2048/u.NR()*u.NR())
 	b.WriteString("typedef void (*wdc_ukr_fn)" + ukrParams)
 	ukrTable(&b, u, "wdc_ukr_fn", ukrParams, "wdc_ukr", "ukr_rows")
+	// B in place (see emitMicrokernel)
+	b.WriteString("typedef void (*wdc_ukb_fn)" + ukbParams)
+	ukrTable(&b, u, "wdc_ukb_fn", ukbParams, "wdc_ukb", "ukb_rows")
 	// half-width kernels (see emitMicrokernel); NRH 0: none
 	if u.NV%2 != 0 {
 		b.WriteString("#define NRH 0\nstatic const wdc_ukr_fn *const ukrh_rows = ukr_rows;\n")
@@ -33,6 +36,7 @@ func gemmDefines(u Microkernel) string {
 const (
 	ukrParams = "(int64_t, const float *, const float *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n"
 	ukdParams = "(int64_t, const float *, const int64_t *, const float *, float *, int64_t, int64_t);\n"
+	ukbParams = "(int64_t, const float *, const float *, const int64_t *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n"
 )
 
 // kcBlock is KC, the depth of a K block (directConv takes only products
@@ -676,6 +680,53 @@ static void direct_task(void *ctx, int64_t lo, int64_t hi) {
 }
 #endif
 
+/* Conv product with B read in place (gAPacked == 5, see inplaceConv in
+   gemm.go: the weights as MR-row panels, as for the usual product): for
+   output rows [r0, r1) of all batch items (row = item·OH + oh), NR
+   output pixels of one row at a time are the microkernel's columns,
+   loaded straight from the padded input (xp + koff[k] + pixel, stride
+   1), so there is no im2col copy; a row's last, narrower tile goes
+   through a local tile (its loads read past the row, into the next one
+   or pad_input's slack, into columns that are dropped). */
+static void gemm_inplace(const int64_t *g, float **p, int64_t r0, int64_t r1) {
+  const int64_t K = g[gK], M = g[gM], OH = g[gOH], OW = g[gOW], ldc = g[gCRS];
+  const int64_t rowstep = g[gSH] * g[gSW] * cpad.Wq;
+  int64_t koff[K];
+  tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
+  float tmp[MR * NR] __attribute__((aligned(64)));
+  const int relu = (int)g[gRelu];
+  for (int64_t row = r0; row < r1; row++) {
+    const int64_t item = row / OH, oh = row % OH, b0 = item / g[gB1], b1 = item % g[gB1];
+    const float *AP = p[0] + b1 * g[gAPB1], *XP = cpad.xp + item * cpad.plane + oh * rowstep;
+    const int64_t coff = b0 * g[gCB0] + b1 * g[gCB1] + oh * OW;
+    const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
+    const float *ADD = p[5] ? p[5] + coff : NULL;
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += NR) {
+      const int64_t nr = imin(NR, OW - ow0);
+      for (int64_t ic = 0; ic < M; ic += MR) {
+        const int64_t mr = imin(MR, M - ic);
+        float *c = p[2] + coff + ic * ldc + ow0;
+        const float *bm = BM ? BM + ic : NULL, *add = ADD ? ADD + ic * ldc + ow0 : NULL;
+        if (nr == NR) {
+          ukb_rows[mr](K, AP + ic * K, XP + ow0, koff, c, ldc, 0, bm, add, relu);
+          continue;
+        }
+        /* the bias and ReLU in registers unless a residual comes between */
+        ukb_rows[mr](K, AP + ic * K, XP + ow0, koff, tmp, NR, 0, add ? NULL : bm, NULL, add ? 0 : relu);
+        for (int64_t i = 0; i < mr; i++) {
+#if defined(__AVX512F__)
+          for (int64_t j = 0; j < nr; j += 16)
+            _mm512_mask_storeu_ps(c + i * ldc + j, (__mmask16)(nr - j >= 16 ? 0xffff : (1u << (nr - j)) - 1), _mm512_load_ps(tmp + i * NR + j));
+#else
+          for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = tmp[i * NR + j];
+#endif
+        }
+        if (add) epilogue(g, c, ldc, mr, nr, bm, NULL, add, relu);
+      }
+    }
+  }
+}
+
 /* One thread's part: rows [m0, m1) and columns [n0, n1) of every batch
    item. */
 static void gemm_part(const int64_t *g, float **p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf, const padded *xpad) {
@@ -1052,6 +1103,12 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
 
 typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
 
+
+static void inplace_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  const int64_t rows = j->g[gB0] * j->g[gB1] * j->g[gOH];
+  for (int64_t t = lo; t < hi; t++) gemm_inplace(j->g, j->p, rows * t / j->parts, rows * (t + 1) / j->parts);
+}
 
 static void gemv_task(void *ctx, int64_t lo, int64_t hi) {
   gemm_job *j = ctx;
@@ -1566,6 +1623,14 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
 #endif
   cpad.xp = NULL;
   if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
+  if (g[gAPacked] == 5) { /* B in place: threads split the output rows */
+    if (!cpad.xp) { gemm_ref(g, p); return; }
+    const int64_t rows = g[gB0] * g[gB1] * g[gOH];
+    job.parts = T < rows ? T : rows;
+    if (job.parts <= 1) gemm_inplace(g, p, 0, rows);
+    else wdc_parallel_for(inplace_task, &job, job.parts);
+    return;
+  }
   if (g[gAPacked] == 2) { /* swapped conv product: threads split the output channels */
     if (!cpad.xp) { gemm_ref(g, p); return; }
     int64_t mt = (M + NR - 1) / NR;

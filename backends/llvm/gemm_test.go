@@ -295,6 +295,51 @@ func TestGemmDirectConv(t *testing.T) {
 	}
 }
 
+// TestGemmInplaceConv: stride-1 convs with few output channels read B
+// in place (output pixels of one row straight from the padded input, no
+// im2col copy): LeNet-5's first conv on the host kernel; rows of one
+// whole tile and a narrower one (through a local tile) with a residual
+// on batch 2; groups. 1-3 threads, AVX2 and host kernels.
+func TestGemmInplaceConv(t *testing.T) {
+	needClang(t)
+	inplace := regexp.MustCompile(`i64 5, i64 [^,]+, i64 0, i64 0` + regexp.QuoteMeta(noPool))
+	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
+		m := u.NR() / 4
+		fc := max(m-2, 4) // LeNet-5's 6 on the host kernel (fewer run as loop nests)
+		cases := []struct {
+			name       string
+			x, w       ir.Shape
+			group, pad int64
+			residual   bool
+		}{
+			{"first_conv", ir.Shape{1, 1, 28, 28}, ir.Shape{fc, 1, 5, 5}, 1, 2, false},
+			{"residual_batch2", ir.Shape{2, 3, 9, 62}, ir.Shape{m, 3, 3, 3}, 1, 1, true},
+			{"groups", ir.Shape{1, 4, 10, 30}, ir.Shape{2 * m, 2, 3, 3}, 2, 1, false},
+		}
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
+				g, y := convGraph(t, c.name, c.x, c.w, c.group, 1, c.pad, 19)
+				var err error
+				if c.residual {
+					e, _ := g.AddInput("e", y.Type, ir.Pos{})
+					if y, err = g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				z, err := g.AddNode("relu", "z", []*ir.Value{y}, nil, ir.Pos{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				g.Outputs = []*ir.Value{z}
+				if ll := buildLL(t, g, llvm.Options{Microkernel: u}); !inplace.MatchString(ll) { // gAPacked = 5
+					t.Fatalf("the conv did not read B in place: %s", regexp.MustCompile(`@geom_[^\n]*`).FindString(ll))
+				}
+				compileRun(t, g, randomFeeds(g, 7), llvm.Options{Threads: 1, Microkernel: u}, rtol, 1e-4, 2, 3)
+			})
+		}
+	}
+}
+
 // TestGemmPackedB: a constant B (matmul weights, M ≥ 4) is stored as
 // packed NR-column panels: N not a multiple of NR, several KC blocks,
 // a transposed view (dense's [N, K] weights), 1-3 threads.

@@ -17,11 +17,12 @@ var fusePoolMin = 1 << 18
 // nil when there is none. The pool must be the result's only reader,
 // alone in its group, 2-D, f32, without dilation; the product one whose
 // output rows the driver computes in any order (the usual or the direct
-// product: pack.A 0, 1 or 4; not Winograd or swapped), ungrouped, with no
+// product: pack.A 0, 1 or 4; not Winograd, swapped or with B in place),
+// ungrouped, with no
 // bias per column, residual or epilogue loop.
 func fusablePool(gm *loop.Gemm, pack gemmPacking, out *ir.Value, users map[*ir.Value][]*ir.Node, isOut map[*ir.Value]bool, groups []loop.Group, at int) (*loop.GemmPool, int) {
 	c := gm.Conv
-	if c == nil || c.Winograd > 0 || pack.A == 2 || pack.A == 3 || gm.Batch[1] != 1 || gm.BiasN >= 0 || gm.Add >= 0 || len(gm.Epilogue) > 0 {
+	if c == nil || c.Winograd > 0 || pack.A == 2 || pack.A == 3 || pack.A == 5 || gm.Batch[1] != 1 || gm.BiasN >= 0 || gm.Add >= 0 || len(gm.Epilogue) > 0 {
 		return nil, -1
 	}
 	if isOut[out] || len(users[out]) != 1 || gm.M*gm.N*gm.Batch[0] < fusePoolMin {
