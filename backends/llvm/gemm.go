@@ -384,9 +384,10 @@ func packWinograd(g *loop.Gemm, w []float32, mr int) []float32 {
 //     the MR-row tiles to at least 90%. A strided conv's im2col panels
 //     are a copy of K floats per pixel the direct form does not make; in
 //     ResNet-18 on two threads its stage-2 3×3 stride-2 conv took 587 →
-//     387 µs, the 1×1 stride-2 downsampling convs 168 → 103 and 111 →
-//     99 µs (the usual form packed B on both threads; 7×7 outputs stay
-//     swapped, half of the 14-row tiles would be empty).
+//     434 µs (387 once the tiles were transposed in registers), the 1×1
+//     stride-2 downsampling convs 168 → 103 and 115 → 99 µs (the usual
+//     form packed B on both threads; 7×7 outputs stay swapped, half of
+//     the 14-row tiles would be empty).
 func directConv(g *loop.Gemm, u Microkernel) bool {
 	c := g.Conv
 	if c == nil || u.NV%2 != 0 || g.BiasN >= 0 {

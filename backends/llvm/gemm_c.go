@@ -39,7 +39,7 @@ const (
 	ukbParams = "(int64_t, const float *, const float *, const int64_t *, float *, int64_t, int64_t, const float *, const float *, int64_t);\n"
 )
 
-// kcBlock is KC, the depth of a K block (directConv takes only products
+// kcBlock is KC, the depth of a K block (inplaceConv takes only products
 // of one block).
 const kcBlock = 512
 

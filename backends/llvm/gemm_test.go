@@ -193,24 +193,7 @@ func TestGemmPackedWeights(t *testing.T) {
 // blocks, a residual add and relu, on 1, 2 and 3 threads.
 func TestGemmSwappedConv(t *testing.T) {
 	needClang(t)
-	g := ir.NewGraph("swapped")
-	x, _ := g.AddInput("x", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 80, 13, 13}}, ir.Pos{})
-	e, _ := g.AddInput("e", ir.Type{Elem: ir.Float32, Shape: ir.Shape{2, 128, 7, 7}}, ir.Pos{})
-	cst := func(name string, s ir.Shape) *ir.Value { return patternConst(t, g, name, s, 29) }
-	y, err := g.AddNode("conv", "y", []*ir.Value{x, cst("w", ir.Shape{128, 40, 3, 3}), cst("b", ir.Shape{128})},
-		ir.Attrs{"group": ir.IntAttr(2), "pads": ir.IntsAttr(1, 1, 1, 1), "strides": ir.IntsAttr(2, 2)}, ir.Pos{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := g.AddNode("relu", "z", []*ir.Value{s}, nil, ir.Pos{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Outputs = []*ir.Value{z}
+	g := convAddRelu(t, "swapped", ir.Shape{2, 80, 13, 13}, ir.Shape{128, 40, 3, 3}, 2, 2, 1, 29, true)
 	for _, u := range []llvm.Microkernel{llvm.AVX2Kernel, llvm.HostKernel()} {
 		ll := buildLL(t, g, llvm.Options{Microkernel: u})
 		// The descriptor ends with gAPacked = 2 (swapped), the weights'
@@ -272,19 +255,7 @@ func TestGemmDirectConv(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
-				g, y := convGraph(t, c.name, c.x, c.w, c.group, c.stride, c.pad, 23)
-				var err error
-				if c.residual {
-					e, _ := g.AddInput("e", y.Type, ir.Pos{})
-					if y, err = g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				z, err := g.AddNode("relu", "z", []*ir.Value{y}, nil, ir.Pos{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				g.Outputs = []*ir.Value{z}
+				g := convAddRelu(t, c.name, c.x, c.w, c.group, c.stride, c.pad, 23, c.residual)
 				ll := buildLL(t, g, llvm.Options{Microkernel: u})
 				if !direct.MatchString(ll) { // the descriptor: gAPacked = 4, the group stride, no packed B, no Winograd
 					t.Fatalf("the conv did not run direct: %s", regexp.MustCompile(`@geom_[^\n]*`).FindString(ll))
@@ -318,19 +289,7 @@ func TestGemmInplaceConv(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/NR%d", c.name, u.NR()), func(t *testing.T) {
-				g, y := convGraph(t, c.name, c.x, c.w, c.group, 1, c.pad, 19)
-				var err error
-				if c.residual {
-					e, _ := g.AddInput("e", y.Type, ir.Pos{})
-					if y, err = g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				z, err := g.AddNode("relu", "z", []*ir.Value{y}, nil, ir.Pos{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				g.Outputs = []*ir.Value{z}
+				g := convAddRelu(t, c.name, c.x, c.w, c.group, 1, c.pad, 19, c.residual)
 				if ll := buildLL(t, g, llvm.Options{Microkernel: u}); !inplace.MatchString(ll) { // gAPacked = 5
 					t.Fatalf("the conv did not read B in place: %s", regexp.MustCompile(`@geom_[^\n]*`).FindString(ll))
 				}
@@ -384,6 +343,25 @@ func convGraph(t *testing.T, name string, xs, ws ir.Shape, group, stride, pad in
 		t.Fatal(err)
 	}
 	return g, y
+}
+
+// convAddRelu is convGraph's conv followed, when residual, by the
+// addition of a second input "e", then by ReLU, the graph's output.
+func convAddRelu(t *testing.T, name string, xs, ws ir.Shape, group, stride, pad int64, period int, residual bool) *ir.Graph {
+	t.Helper()
+	g, y := convGraph(t, name, xs, ws, group, stride, pad, period)
+	var err error
+	if residual {
+		e, _ := g.AddInput("e", y.Type, ir.Pos{})
+		if y, err = g.AddNode("add", "s", []*ir.Value{y, e}, nil, ir.Pos{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if y, err = g.AddNode("relu", "z", []*ir.Value{y}, nil, ir.Pos{}); err != nil {
+		t.Fatal(err)
+	}
+	g.Outputs = []*ir.Value{y}
+	return g
 }
 
 // patternConst adds to g a constant of shape s holding a fixed pattern,

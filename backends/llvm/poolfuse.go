@@ -18,8 +18,7 @@ var fusePoolMin = 1 << 18
 // alone in its group, 2-D, f32, without dilation; the product one whose
 // output rows the driver computes in any order (the usual or the direct
 // product: pack.A 0, 1 or 4; not Winograd, swapped or with B in place),
-// ungrouped, with no
-// bias per column, residual or epilogue loop.
+// ungrouped, with no bias per column, residual or epilogue loop.
 func fusablePool(gm *loop.Gemm, pack gemmPacking, out *ir.Value, users map[*ir.Value][]*ir.Node, isOut map[*ir.Value]bool, groups []loop.Group, at int) (*loop.GemmPool, int) {
 	c := gm.Conv
 	if c == nil || c.Winograd > 0 || pack.A == 2 || pack.A == 3 || pack.A == 5 || gm.Batch[1] != 1 || gm.BiasN >= 0 || gm.Add >= 0 || len(gm.Epilogue) > 0 {
