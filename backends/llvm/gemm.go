@@ -97,27 +97,27 @@ func (u Microkernel) valid() error {
 // padded input (see inplaceConv).
 func (mod *module) emitMicrokernel(u Microkernel) {
 	fma := mod.m.NewFunc(fmt.Sprintf("llvm.fma.v%df32", u.VW), types.NewVector(uint64(u.VW), f32), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)), ir.NewParam("", types.NewVector(uint64(u.VW), f32)))
-	mod.emitUkr(u, u.MR, u.NV, "wdc_ukr", fma, false)
+	mod.emitUkr(u, u.MR, u.NV, "wdc_ukr", fma, ukrPacked)
 	for r := 1; r < u.MR; r++ {
-		mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukr_%d", r), fma, false)
+		mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukr_%d", r), fma, ukrPacked)
 	}
 	if u.NV%2 == 0 {
-		mod.emitUkr(u, u.MR, u.NV/2, "wdc_ukrh", fma, false)
+		mod.emitUkr(u, u.MR, u.NV/2, "wdc_ukrh", fma, ukrPacked)
 		for r := 1; r < u.MR; r++ {
-			mod.emitUkr(u, r, u.NV/2, fmt.Sprintf("wdc_ukrh_%d", r), fma, false)
+			mod.emitUkr(u, r, u.NV/2, fmt.Sprintf("wdc_ukrh_%d", r), fma, ukrPacked)
 		}
-		mod.emitUkr(u, u.MR, u.NV/2, "wdc_ukdh", fma, true)
+		mod.emitUkr(u, u.MR, u.NV/2, "wdc_ukdh", fma, ukrDirectA)
 		for r := 1; r < u.MR; r++ {
-			mod.emitUkr(u, r, u.NV/2, fmt.Sprintf("wdc_ukdh_%d", r), fma, true)
+			mod.emitUkr(u, r, u.NV/2, fmt.Sprintf("wdc_ukdh_%d", r), fma, ukrDirectA)
 		}
-		mod.emitUkr(u, u.MR, u.NV, "wdc_ukd", fma, true)
+		mod.emitUkr(u, u.MR, u.NV, "wdc_ukd", fma, ukrDirectA)
 		for r := 1; r < u.MR; r++ {
-			mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukd_%d", r), fma, true)
+			mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukd_%d", r), fma, ukrDirectA)
 		}
 	}
-	mod.emitUkrMode(u, u.MR, u.NV, "wdc_ukb", fma, ukrInplaceB)
+	mod.emitUkr(u, u.MR, u.NV, "wdc_ukb", fma, ukrInplaceB)
 	for r := 1; r < u.MR; r++ {
-		mod.emitUkrMode(u, r, u.NV, fmt.Sprintf("wdc_ukb_%d", r), fma, ukrInplaceB)
+		mod.emitUkr(u, r, u.NV, fmt.Sprintf("wdc_ukb_%d", r), fma, ukrInplaceB)
 	}
 }
 
@@ -129,19 +129,9 @@ const (
 )
 
 // emitUkr emits one microkernel computing rows of the MR-row panel and
-// the first nv vectors of each row (B rows stay NR floats apart); direct:
-// A read in place through the offsets koff, no epilogue.
-func (mod *module) emitUkr(u Microkernel, rows, nv int, name string, fma *ir.Func, direct bool) {
-	mode := ukrPacked
-	if direct {
-		mode = ukrDirectA
-	}
-	mod.emitUkrMode(u, rows, nv, name, fma, mode)
-}
-
-// emitUkrMode is emitUkr for one of the operand modes ukrPacked,
-// ukrDirectA and ukrInplaceB.
-func (mod *module) emitUkrMode(u Microkernel, rows, nv int, name string, fma *ir.Func, mode int) {
+// the first nv vectors of each row (B rows stay NR floats apart), its
+// operands read as mode says (ukrPacked, ukrDirectA, ukrInplaceB).
+func (mod *module) emitUkr(u Microkernel, rows, nv int, name string, fma *ir.Func, mode int) {
 	direct := mode == ukrDirectA
 	m := mod.m
 	vt := types.NewVector(uint64(u.VW), f32)

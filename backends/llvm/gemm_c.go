@@ -292,6 +292,16 @@ typedef float pad_v64 __attribute__((vector_size(256), aligned(4)));
    copy, numbered item·C + c. */
 typedef struct { const int64_t *g; const float *x0; int64_t Hp, Wp, Wq, plane; } pad_job;
 
+/* pad_geom: the padded copy of the whole input x0 of conv g: Hp rows and
+   Wp columns (Wq a phase), plane floats an image item */
+static pad_job pad_geom(const int64_t *g, const float *x0) {
+  const int64_t SW = g[gSW];
+  pad_job j = { g, x0, win_extent(g[gOH], g[gSH], g[gKH], g[gDH]), win_extent(g[gOW], SW, g[gKW], g[gDW]), 0, 0 };
+  j.Wq = (j.Wp + SW - 1) / SW;
+  j.plane = g[gCC] * j.Hp * SW * j.Wq;
+  return j;
+}
+
 /* pad_plane fills rows [ih0, ih1) of channel c of image item it (the
    padded copy's row numbering) at d, rowlen floats apart. A strided
    1×1 conv reads only every SH-th row and (when 1 wide) phase 0 of
@@ -391,22 +401,18 @@ static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
 }
 
 static int pad_input(const int64_t *g, const float *x0) {
-  const int64_t C = g[gCC], KH = g[gKH], KW = g[gKW], SH = g[gSH], SW = g[gSW];
-  const int64_t DH = g[gDH], DW = g[gDW], OH = g[gOH], OW = g[gOW];
-  const int64_t Hp = win_extent(OH, SH, KH, DH), Wp = win_extent(OW, SW, KW, DW);
-  const int64_t Wq = (Wp + SW - 1) / SW, rowlen = SW * Wq, plane = C * Hp * rowlen;
-  const int64_t items = g[gB0] * g[gB1], need = items * plane + 64;
+  pad_job job = pad_geom(g, x0);
+  const int64_t C = g[gCC], plane = job.plane, items = g[gB0] * g[gB1], need = items * plane + 64;
   if (need > padcap) {
     free(padbuf);
     padbuf = aligned_alloc(64, sizeof(float) * (size_t)((need + 15) / 16 * 16));
     padcap = padbuf ? need : 0;
     if (!padbuf) return 0;
   }
-  pad_job job = { g, x0, Hp, Wp, Wq, plane };
   /* channels in parallel when the copy is large enough to pay a dispatch */
   if (nthreads > 1 && items * plane >= (1 << 16)) wdc_parallel_for(pad_rows, &job, items * C);
   else pad_rows(&job, 0, items * C);
-  cpad.xp = padbuf; cpad.Hp = Hp; cpad.Wq = Wq; cpad.plane = plane;
+  cpad.xp = padbuf; cpad.Hp = job.Hp; cpad.Wq = job.Wq; cpad.plane = plane;
   return 1;
 }
 
@@ -646,7 +652,7 @@ static int64_t direct_chunk_rows(const int64_t *g, int64_t rowlen) {
   return imax(1, ((1 << 15) - g[gCC] * (g[gKH] - 1) * g[gDH] * rowlen) / imax(1, per));
 }
 
-typedef struct { const int64_t *g; float **p; int64_t parts; int split_rows; int64_t Wp, Wq; } direct_job;
+typedef struct { const int64_t *g; float **p; int64_t parts; int split_rows; pad_job pad; } direct_job;
 
 /* one thread's part of the direct product: with split_rows, output rows of
    every item in chunks, each padding the input rows it reads into the
@@ -657,23 +663,22 @@ static void direct_task(void *ctx, int64_t lo, int64_t hi) {
   const int64_t *g = j->g;
   const int64_t OH = g[gOH], K = g[gK], panels = (g[gM] + NR - 1) / NR, items = g[gB0] * g[gB1];
   int64_t koff[K];
+  if (!j->split_rows) tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
   for (int64_t t = lo; t < hi; t++) {
     if (!j->split_rows) {
-      tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
       for (int64_t it = 0; it < items; it++)
         direct_rows(g, j->p, it, 0, OH, cpad.xp + it * cpad.plane, cpad.Wq, koff, panels * t / j->parts, panels * (t + 1) / j->parts);
       continue;
     }
-    const int64_t rowlen = g[gSW] * j->Wq, ch = direct_chunk_rows(g, rowlen);
-    const pad_job pj = { g, j->p[1], 0, j->Wp, j->Wq, 0 };
+    const int64_t Wq = j->pad.Wq, rowlen = g[gSW] * Wq, ch = direct_chunk_rows(g, rowlen);
     float *band = scratchbuf[wdc_tid];
     const int64_t rows = items * OH, r0 = rows * t / j->parts, r1 = rows * (t + 1) / j->parts;
     for (int64_t r = r0; r < r1;) {
       const int64_t it = r / OH, oh0 = r % OH, oh1 = imin(OH, imin(oh0 + ch, oh0 + r1 - r));
       const int64_t ih0 = oh0 * g[gSH], hb = win_extent(oh1 - oh0, g[gSH], g[gKH], g[gDH]);
-      for (int64_t c = 0; c < g[gCC]; c++) pad_plane(&pj, it, c, ih0, ih0 + hb, band + c * hb * rowlen);
-      tap_offsets(g, hb, j->Wq, 0, K, koff);
-      direct_rows(g, j->p, it, oh0, oh1, band, j->Wq, koff, 0, panels);
+      for (int64_t c = 0; c < g[gCC]; c++) pad_plane(&j->pad, it, c, ih0, ih0 + hb, band + c * hb * rowlen);
+      tap_offsets(g, hb, Wq, 0, K, koff);
+      direct_rows(g, j->p, it, oh0, oh1, band, Wq, koff, 0, panels);
       r += oh1 - oh0;
     }
   }
@@ -847,19 +852,17 @@ static void pool_row(const int64_t *g, const float *s, int64_t r0, int64_t r1, i
 /* the scratch of gemm_pooled_part: conv rows (M·cap·OW: the cap rows
    that q pool rows read), a row of maxima (OW), the padded input band
    (C channels of hb rows) */
-typedef struct { int64_t q, cap, hb, Wp, Wq; } pooled_geom;
+typedef struct { int64_t q, cap, hb; } pooled_geom;
 static pooled_geom pooled_sizes(const int64_t *g) {
   pooled_geom s;
   s.q = pool_chunk_rows(g);
   s.cap = win_extent(s.q, g[gPSH], g[gPKH], 1);
   s.hb = win_extent(s.cap, g[gSH], g[gKH], g[gDH]);
-  s.Wp = win_extent(g[gOW], g[gSW], g[gKW], g[gDW]);
-  s.Wq = (s.Wp + g[gSW] - 1) / g[gSW];
   return s;
 }
 static int64_t pooled_scratch(const int64_t *g) {
   const pooled_geom s = pooled_sizes(g);
-  return (g[gM] * s.cap * g[gOW] + g[gOW] + 15) / 16 * 16 + g[gCC] * s.hb * g[gSW] * s.Wq + 64;
+  return (g[gM] * s.cap * g[gOW] + g[gOW] + 15) / 16 * 16 + g[gCC] * s.hb * g[gSW] * pad_geom(g, NULL).Wq + 64;
 }
 
 /* pool rows [q0, q1) of image item */
@@ -867,10 +870,10 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
   const int64_t M = g[gM], OH = g[gOH], OW = g[gOW], POH = g[gPOH], POW = g[gPOW];
   const int64_t PKH = g[gPKH], PSH = g[gPSH], PPH = g[gPPH], C = g[gCC];
   const pooled_geom z = pooled_sizes(g);
-  const int64_t Q = z.q, ld = z.cap * OW, rowlen = g[gSW] * z.Wq;
+  const pad_job pj = pad_geom(g, p[1]);
+  const int64_t Q = z.q, ld = z.cap * OW, Wq = pj.Wq, rowlen = g[gSW] * Wq;
   float *rm = s + M * ld, *band = s + (M * ld + OW + 15) / 16 * 16;
-  const pad_job pj = { g, p[1], 0, z.Wp, z.Wq, 0 };
-  const padded xb = { band, z.hb, z.Wq, 0 };
+  const padded xb = { band, z.hb, Wq, 0 };
   int64_t gl[gLen];
   memcpy(gl, g, sizeof(gl));
   gl[gB0] = gl[gB1] = 1;
@@ -878,7 +881,7 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
   const float *BM = p[3] ? p[3] + item * g[gBMB0] : NULL;
   float *Y = p[2] + item * M * POH * POW;
   int64_t koff[g[gAPacked] == 4 ? g[gK] : 1];
-  if (g[gAPacked] == 4) tap_offsets(g, z.hb, z.Wq, 0, g[gK], koff);
+  if (g[gAPacked] == 4) tap_offsets(g, z.hb, Wq, 0, g[gK], koff);
   int64_t h0 = 0, h1 = 0; /* conv rows held in s */
   for (int64_t a = q0; a < q1; a += Q) {
     const int64_t b = imin(q1, a + Q);
@@ -895,7 +898,7 @@ static void gemm_pooled_part(const int64_t *g, float **p, int64_t item, int64_t 
       for (int64_t c = 0; c < C; c++) pad_plane(&pj, item, c, ih0, ih1, band + c * z.hb * rowlen);
 #if NRH > 0
       if (g[gAPacked] == 4) {
-        gemm_direct(g, p[0], BM, band, z.Wq, koff, r1 - c0, 0, (M + NR - 1) / NR, s + (c0 - r0) * OW, ld, NULL);
+        gemm_direct(g, p[0], BM, band, Wq, koff, r1 - c0, 0, (M + NR - 1) / NR, s + (c0 - r0) * OW, ld, NULL);
       } else
 #endif
       {
@@ -1102,7 +1105,6 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
 }
 
 typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
-
 
 static void inplace_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
@@ -1533,9 +1535,8 @@ static void wdc_winograd(const int64_t *g, float **p) {
      by one core and read by the other cost more than the halo rows
      padded twice) */
   job.band = T > 1;
-  const int64_t Hp = win_extent(Th, m, A, 1), Wp = win_extent(Tw, m, A, 1), Wq = (Wp + m - 1) / m;
-  pad_job pj = { job.gw, p[1], Hp, Wp, Wq, C * Hp * m * Wq };
-  job.pad = pj;
+  job.pad = pad_geom(job.gw, p[1]);
+  const int64_t Hp = job.pad.Hp, Wq = job.pad.Wq;
   const int64_t hb = imin(Hp, ((job.pp * NR + Tw - 1) / Tw) * m + A); /* the most rows a band takes */
   ensure_scratch(T, A * A * (job.pp * WINO_ES(C) + (MR + 1) * NR) + (job.band ? C * hb * m * Wq : 0) + 64);
   if (!job.band && !pad_input(job.gw, p[1])) { fprintf(stderr, "wdc: out of memory for the padded input\n"); abort(); }
@@ -1604,16 +1605,14 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
 #if NRH > 0
   if (g[gAPacked] == 4) { /* direct conv product */
     const int64_t panels = (M + NR - 1) / NR, rows = g[gB0] * g[gB1] * g[gOH];
-    const int64_t Wp = win_extent(g[gOW], g[gSW], g[gKW], g[gDW]), Wq = (Wp + g[gSW] - 1) / g[gSW];
-    const int64_t plane = g[gCC] * win_extent(g[gOH], g[gSH], g[gKH], g[gDH]) * g[gSW] * Wq;
     /* threads split the output channels when the weights are larger than
        the padded input (each thread then reads all of the input), else
        the output rows (each reads all of the weights) */
-    direct_job job = { g, p, T, 1, Wp, Wq };
-    if (T > 1 && panels >= T && (double)M * K > (double)g[gB0] * g[gB1] * plane) job.split_rows = 0;
+    direct_job job = { g, p, T, 1, pad_geom(g, p[1]) };
+    if (T > 1 && panels >= T && (double)M * K > (double)g[gB0] * g[gB1] * job.pad.plane) job.split_rows = 0;
     if (job.split_rows) {
       if (rows < job.parts) job.parts = rows;
-      const int64_t rowlen = g[gSW] * Wq;
+      const int64_t rowlen = g[gSW] * job.pad.Wq;
       ensure_scratch(nthreads, g[gCC] * win_extent(direct_chunk_rows(g, rowlen), g[gSH], g[gKH], g[gDH]) * rowlen + 64);
     } else if (!pad_input(g, p[1])) { gemm_ref(g, p); return; }
     if (job.parts <= 1) direct_task(&job, 0, 1);
