@@ -1217,8 +1217,13 @@ static inline int wino_units(int64_t nr) { return nr <= NRH ? 1 : NR / WU; }
 
 /* V[e·vs] = Bᵀ D B for one channel: D holds α² rows of dw floats (row
    i·α+j is patch element (i, j)), of which the first nu·WU are tiles;
-   e = ξ·α+ν. */
-static inline __attribute__((always_inline)) void wino_in(const int A, const float *D, int64_t dw, int nu, float *V, int64_t vs) {
+   e = ξ·α+ν. With nt, V is written with non-temporal stores (see
+   wino_in_task), which need aligned vectors: V's rows start at multiples
+   of WU floats (vbuf, NR, WINO_ES), and a WU that is not a power of two
+   (NR = 24) is stored as vectors of its largest power-of-two factor. */
+typedef float wino_va __attribute__((vector_size(4 * WU), aligned(4 * (WU & -WU))));
+_Static_assert(48 % WU == 0 && NR % WU == 0, "V's rows are WU-float aligned");
+static inline __attribute__((always_inline)) void wino_in(const int A, const float *D, int64_t dw, int nu, float *V, int64_t vs, const int nt) {
   float T[36 * NR] __attribute__((aligned(64)));
   for (int u = 0; u < nu; u++) {
     const float *d = D + u * WU;
@@ -1226,6 +1231,15 @@ static inline __attribute__((always_inline)) void wino_in(const int A, const flo
     for (int j = 0; j < A; j++) {
       if (A == 6) wino_bt4(d + j * dw, 6 * dw, t + j * dw, 6 * dw);
       else wino_bt2(d + j * dw, 4 * dw, t + j * dw, 4 * dw);
+    }
+    if (nt) {
+      float Vt[36 * WU] __attribute__((aligned(64)));
+      for (int x = 0; x < A; x++) {
+        if (A == 6) wino_bt4(t + x * 6 * dw, dw, Vt + x * 6 * WU, WU);
+        else wino_bt2(t + x * 4 * dw, dw, Vt + x * 4 * WU, WU);
+      }
+      for (int e = 0; e < A * A; e++) __builtin_nontemporal_store(*(wino_va *)(Vt + e * WU), (wino_va *)(v + e * vs));
+      continue;
     }
     for (int x = 0; x < A; x++) {
       if (A == 6) wino_bt4(t + x * 6 * dw, dw, v + (int64_t)x * 6 * vs, vs);
@@ -1376,7 +1390,7 @@ static inline wino_group wino_grp(const wino_job *j, int64_t gg) {
 /* wino_input: V of group gg (one C×NR panel per e and panel, vs =
    α²·WINO_ES(C) floats per panel) for input channels [c0, c1); work holds the
    packed patches and, with several threads, the padded band. */
-static inline __attribute__((always_inline)) void wino_input(const wino_job *j, int64_t gg, int64_t c0, int64_t c1, float *V, float *work, const int A) {
+static inline __attribute__((always_inline)) void wino_input(const wino_job *j, int64_t gg, int64_t c0, int64_t c1, float *V, float *work, const int A, const int nt) {
   const int m = A - 2;
   const int64_t *g = j->g, *gw = j->gw;
   const int64_t A2 = A * A, C = g[gCC], Tw = gw[gOW], T = gw[gOH] * Tw;
@@ -1402,7 +1416,7 @@ static inline __attribute__((always_inline)) void wino_input(const wino_job *j, 
     const int64_t dw = nu * WU;
     for (int64_t c = c0; c < c1; c++) {
       pack_conv_p(gw, xp, hp, wq, c * A2, A2, nq0 - t0, nr, D, dw);
-      wino_in(A, D, dw, nu, V + q * vs + c * NR, WINO_ES(C));
+      wino_in(A, D, dw, nu, V + q * vs + c * NR, WINO_ES(C), nt);
     }
   }
 }
@@ -1437,8 +1451,8 @@ static void wino_run(const wino_job *j, int64_t gg, int64_t m0, int64_t m1) {
   const int A = (int)j->g[gWino] + 2;
   const int64_t vs = (int64_t)A * A * WINO_ES(j->g[gCC]);
   float *V = scratchbuf[wdc_tid], *Mb = V + j->pp * vs, *work = Mb + (int64_t)A * A * MR * NR;
-  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6); wino_products(j, gg, m0, m1, V, Mb, 6); }
-  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4); wino_products(j, gg, m0, m1, V, Mb, 4); }
+  if (A == 6) { wino_input(j, gg, 0, j->g[gCC], V, work, 6, 0); wino_products(j, gg, m0, m1, V, Mb, 6); }
+  else { wino_input(j, gg, 0, j->g[gCC], V, work, 4, 0); wino_products(j, gg, m0, m1, V, Mb, 4); }
 }
 
 /* Task k < wtasks runs the k-th share of the whole groups: consecutive
@@ -1470,7 +1484,14 @@ static void wino_task(void *ctx, int64_t lo, int64_t hi) {
    Otherwise every part of a group would transform its whole input (with
    256 channels on a 14×14 image a third of the layer's time). Thread k
    takes the k-th contiguous share of a pass's units from the front, then
-   what is left of the others' from their back (see wino_task). */
+   what is left of the others' from their back (see wino_task). The first
+   pass writes V with non-temporal stores: V (1–1.2 MB in ResNet-18) does
+   not fit in L2 and its lines were last read by both cores, so each
+   ordinary store waited for its line to be fetched for ownership (on two
+   threads the pass took longer than on one). ResNet-18 on two threads,
+   per layer: the pass 190–237 → 121–132 µs at 28×28, 106–173 → 72 at
+   14×14, 82–124 → 63–69 at 7×7; the products, reading V from memory,
+   no slower (319–341 → 300–329 µs at 28×28). */
 #define WINO_CCH 16
 static float *vbuf;
 static int64_t vcap;
@@ -1491,10 +1512,13 @@ static void wino_in_task(void *ctx, int64_t lo, int64_t hi) {
     while ((u = wino_next(j, k, &o)) >= 0) {
       int64_t gg = u / cunits, c0 = u % cunits * WINO_CCH, c1 = imin(C, c0 + WINO_CCH);
       float *V = vbuf + gg * j->pp * vs, *work = scratchbuf[wdc_tid];
-      if (A == 6) wino_input(j, gg, c0, c1, V, work, 6);
-      else wino_input(j, gg, c0, c1, V, work, 4);
+      if (A == 6) wino_input(j, gg, c0, c1, V, work, 6, 1);
+      else wino_input(j, gg, c0, c1, V, work, 4, 1);
     }
   }
+#if defined(__SSE__)
+  __builtin_ia32_sfence(); /* the non-temporal stores, before the products read V */
+#endif
 }
 static void wino_prod_task(void *ctx, int64_t lo, int64_t hi) {
   wino_job *j = ctx;
