@@ -1334,6 +1334,15 @@ static inline __attribute__((always_inline)) void wino_store(const wino_job *j, 
   float Y[16 * NR] __attribute__((aligned(64)));
   const int nu = wino_units(nr);
   for (int64_t mm = ir; mm < ir + mr; mm++) {
+    if (mm + 1 < ir + mr) /* the next channel's output (and residual) lines: each store here waited for its line */
+      for (int64_t s = 0; s < ns; s++)
+        for (int i = 0; i < m && roh[s] + i < OH; i++) {
+          const int64_t off = (mm + 1) * g[gCRS] + (roh[s] + i) * OW + row_[s], wlen = imin(rl[s] * m, OW - row_[s]);
+          for (int64_t w = 0; w < wlen + 16; w += 16) {
+            __builtin_prefetch(C0 + off + imin(w, wlen - 1), 1, 3);
+            if (ADD) __builtin_prefetch(ADD + off + imin(w, wlen - 1), 0, 3);
+          }
+        }
     wino_out(A, Mb + (mm - ir) * NR, MR * NR, nu, Y);
     if (BM)
       for (int q = 0; q < m * m; q++)
