@@ -414,6 +414,19 @@ static void pad_band(const pad_job *j, int64_t it, int64_t c0, int64_t c1, int64
   }
 }
 
+/* own_pad pads the whole input of conv g (every item, laid out as
+   pad_input's copy) into buf, for the calling thread alone. Products
+   whose threads split the output channels read all of the input on
+   every thread; one shared copy, written by both cores and then read by
+   both, was slow to write and to read (ResNet-18's stage-4 stride-2
+   conv: pad_input 125-143 us on two threads against 30 on one, and each
+   thread's packing from it 2-3 times slower than on one thread). */
+static padded own_pad(const int64_t *g, const float *x0, float *buf) {
+  const pad_job pj = pad_geom(g, x0);
+  for (int64_t it = 0; it < g[gB0] * g[gB1]; it++) pad_band(&pj, it, 0, g[gCC], 0, pj.Hp, pj.Hp, buf + it * pj.plane);
+  return (padded){ buf, pj.Hp, pj.Wq, pj.plane };
+}
+
 static void pad_rows(void *ctx, int64_t lo, int64_t hi) {
   const pad_job *j = ctx;
   const int64_t C = j->g[gCC], rowlen = j->g[gSW] * j->Wq;
@@ -531,21 +544,21 @@ static void pack_conv_p(const int64_t *g, const float *xp, int64_t Hp, int64_t W
    columns; the M edge is exact either way. Output channels [m0, m1):
    C^T accumulates over the K blocks in the scratch ct (pixels × channels,
    in cache), then is transposed into C with the epilogue. */
-static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, float *buf, float *ct) {
+static void gemm_part_t(const int64_t *g, float **p, int64_t m0, int64_t m1, float *buf, float *ct, const padded *x) {
   const int64_t K = g[gK], N = g[gN], ldc = g[gCRS];
   const int64_t ldt = (m1 - m0 + NR - 1) / NR * NR;
   float *xpk = buf + (int64_t)KC * MC;
   for (int64_t b0 = 0; b0 < g[gB0]; b0++)
   for (int64_t b1 = 0; b1 < g[gB1]; b1++) {
     const float *AP = p[0] + b1 * g[gAPB1];
-    const float *XP = cpad.xp + (b0 * g[gB1] + b1) * cpad.plane;
+    const float *XP = x->xp + (b0 * g[gB1] + b1) * x->plane;
     int64_t coff = b0 * g[gCB0] + b1 * g[gCB1];
     float *C = p[2] + coff;
     const float *BM = p[3] ? p[3] + b0 * g[gBMB0] + b1 * g[gBMB1] : NULL;
     const float *ADD = p[5] ? p[5] + coff : NULL;
     for (int64_t pc = 0; pc < K; pc += KC) {
       int64_t kc = imin(KC, K - pc);
-      pack_conv_p(g, XP, cpad.Hp, cpad.Wq, pc, kc, 0, N, xpk, MR);
+      pack_conv_p(g, XP, x->Hp, x->Wq, pc, kc, 0, N, xpk, MR);
       for (int64_t jr = m0; jr < m1; jr += NR) {
         const float *wp = AP + jr * K + pc * NR;
         for (int64_t ir = 0; ir < N; ir += MR)
@@ -684,11 +697,12 @@ static void direct_task(void *ctx, int64_t lo, int64_t hi) {
   const int64_t *g = j->g;
   const int64_t OH = g[gOH], K = g[gK], panels = (g[gM] + NR - 1) / NR, items = g[gB0] * g[gB1];
   int64_t koff[K];
-  if (!j->split_rows) tap_offsets(g, cpad.Hp, cpad.Wq, 0, K, koff);
   for (int64_t t = lo; t < hi; t++) {
-    if (!j->split_rows) {
+    if (!j->split_rows) { /* channel panels, from this thread's own padded input */
+      const padded x = own_pad(g, j->p[1], scratchbuf[wdc_tid]);
+      tap_offsets(g, x.Hp, x.Wq, 0, K, koff);
       for (int64_t it = 0; it < items; it++)
-        direct_rows(g, j->p, it, 0, OH, cpad.xp + it * cpad.plane, cpad.Wq, koff, panels * t / j->parts, panels * (t + 1) / j->parts);
+        direct_rows(g, j->p, it, 0, OH, x.xp + it * x.plane, x.Wq, koff, panels * t / j->parts, panels * (t + 1) / j->parts);
       continue;
     }
     const int64_t Wq = j->pad.Wq, rowlen = g[gSW] * Wq, ch = direct_chunk_rows(g, rowlen);
@@ -1125,7 +1139,9 @@ static void gemv_part(const int64_t *g, float **p, int64_t n0, int64_t n1) {
   }
 }
 
-typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; } gemm_job;
+/* own: where in each thread's scratch a swapped product's own padded
+   input goes (own_pad), -1 when the threads read pad_input's copy */
+typedef struct { const int64_t *g; float **p; int64_t parts; int split_n; int64_t own; } gemm_job;
 
 static void inplace_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
@@ -1160,7 +1176,10 @@ static void gemm_task(void *ctx, int64_t lo, int64_t hi) {
       int64_t tiles = (g[gM] + NR - 1) / NR;
       m0 = imin(g[gM], tiles * t / j->parts * NR);
       m1 = imin(g[gM], tiles * (t + 1) / j->parts * NR);
-      if (m0 < m1) gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], scratchbuf[wdc_tid]);
+      if (m0 < m1) {
+        const padded x = j->own >= 0 ? own_pad(g, j->p[1], scratchbuf[wdc_tid] + j->own) : cpad;
+        gemm_part_t(g, j->p, m0, m1, packbuf[wdc_tid], scratchbuf[wdc_tid], &x);
+      }
       continue;
     }
     if (m0 < m1 && n0 < n1) gemm_part(g, j->p, m0, m1, n0, n1, packbuf[wdc_tid], &cpad);
@@ -1641,7 +1660,7 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
   int T = nthreads;
   if (macs < (double)(1 << 20)) T = 1; /* a wake-up or a preempted worker costs more */
   if (ensure_buffers(nthreads) < nthreads) T = 1; /* each thread packs into packbuf[wdc_tid] */
-  gemm_job job = { g, p, T, 1 };
+  gemm_job job = { g, p, T, 1, -1 };
   if (M < 4 && !g[gConv] && g[gBCS] == 1) {
     int64_t blocks = (N + GEMV_COLS - 1) / GEMV_COLS;
     if (blocks < job.parts) job.parts = blocks;
@@ -1667,14 +1686,17 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
       if (rows < job.parts) job.parts = rows;
       const int64_t rowlen = g[gSW] * job.pad.Wq;
       ensure_scratch(nthreads, g[gCC] * win_extent(direct_chunk_rows(g, rowlen), g[gSH], g[gKH], g[gDH]) * rowlen + 64);
-    } else if (!pad_input(g, p[1])) { gemm_ref(g, p); return; }
+    } else
+      ensure_scratch(nthreads, g[gB0] * g[gB1] * job.pad.plane + 64);
     if (job.parts <= 1) direct_task(&job, 0, 1);
     else wdc_parallel_for(direct_task, &job, job.parts);
     return;
   }
 #endif
   cpad.xp = NULL;
-  if (g[gConv] && !pad_input(g, p[1])) cpad.xp = NULL;
+  /* a swapped product split between threads: each pads its own copy */
+  const int own = g[gAPacked] == 2 && T > 1 && (M + NR - 1) / NR > 1;
+  if (g[gConv] && !own && !pad_input(g, p[1])) cpad.xp = NULL;
   if (g[gAPacked] == 5) { /* B in place: threads split the output rows */
     if (!cpad.xp) { gemm_ref(g, p); return; }
     const int64_t rows = g[gB0] * g[gB1] * g[gOH];
@@ -1684,11 +1706,14 @@ HIDDEN void wdc_gemm(const int64_t *g, float **p) {
     return;
   }
   if (g[gAPacked] == 2) { /* swapped conv product: threads split the output channels */
-    if (!cpad.xp) { gemm_ref(g, p); return; }
+    if (!cpad.xp && !own) { gemm_ref(g, p); return; }
     int64_t mt = (M + NR - 1) / NR;
     job.parts = T < mt ? T : mt;
-    /* for every pool thread: any of them may claim a part */
-    ensure_scratch(nthreads, ((N + MR - 1) / MR * MR) * ((mt + job.parts - 1) / job.parts * NR) + 64);
+    /* for every pool thread: any of them may claim a part; Cᵀ, then the
+       thread's own padded input */
+    const int64_t ct = (N + MR - 1) / MR * MR * ((mt + job.parts - 1) / job.parts * NR);
+    job.own = own ? (ct + 15) / 16 * 16 : -1;
+    ensure_scratch(nthreads, ct + 16 + (own ? g[gB0] * g[gB1] * pad_geom(g, NULL).plane : 0) + 64);
     if (job.parts <= 1) gemm_task(&job, 0, 1);
     else wdc_parallel_for(gemm_task, &job, job.parts);
     return;
