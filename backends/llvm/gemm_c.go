@@ -691,7 +691,8 @@ typedef struct { const int64_t *g; float **p; int64_t parts; int split_rows; pad
 /* one thread's part of the direct product: with split_rows, output rows of
    every item in chunks, each padding the input rows it reads into the
    thread's scratch (they are then in the core that reads them); else
-   channel panels of every row, from the whole padded input (cpad) */
+   channel panels of every row, from the thread's own padded copy of the
+   whole input (own_pad) */
 static void direct_task(void *ctx, int64_t lo, int64_t hi) {
   const direct_job *j = ctx;
   const int64_t *g = j->g;
@@ -1272,19 +1273,16 @@ static inline __attribute__((always_inline)) void wino_in(const int A, const flo
       if (A == 6) wino_bt4(d + j * dw, 6 * dw, t + j * dw, 6 * dw);
       else wino_bt2(d + j * dw, 4 * dw, t + j * dw, 4 * dw);
     }
-    if (nt) {
-      float Vt[36 * WU] __attribute__((aligned(64)));
-      for (int x = 0; x < A; x++) {
-        if (A == 6) wino_bt4(t + x * 6 * dw, dw, Vt + x * 6 * WU, WU);
-        else wino_bt2(t + x * 4 * dw, dw, Vt + x * 4 * WU, WU);
-      }
-      for (int e = 0; e < A * A; e++) __builtin_nontemporal_store(*(wino_va *)(Vt + e * WU), (wino_va *)(v + e * vs));
-      continue;
-    }
+    /* with nt, the α² rows go through an L1 tile, then to V whole */
+    float Vt[36 * WU] __attribute__((aligned(64)));
+    float *o = nt ? Vt : v;
+    const int64_t os = nt ? WU : vs;
     for (int x = 0; x < A; x++) {
-      if (A == 6) wino_bt4(t + x * 6 * dw, dw, v + (int64_t)x * 6 * vs, vs);
-      else wino_bt2(t + x * 4 * dw, dw, v + (int64_t)x * 4 * vs, vs);
+      if (A == 6) wino_bt4(t + x * 6 * dw, dw, o + x * 6 * os, os);
+      else wino_bt2(t + x * 4 * dw, dw, o + x * 4 * os, os);
     }
+    if (nt)
+      for (int e = 0; e < A * A; e++) __builtin_nontemporal_store(*(wino_va *)(Vt + e * WU), (wino_va *)(v + e * vs));
   }
 }
 
